@@ -1,0 +1,1 @@
+"""Reward-model code: formatting, loading, preference data, training, evaluation and ONNX export."""

@@ -1,0 +1,67 @@
+"""The model card that training and export write beside a reward model (`rmserve_card.json`).
+
+It records where the model came from (data, hyperparameters, held-out accuracy), the mean and standard
+deviation of its training scores (for normalized scores), and a few reference pairs with their scores so
+that a server can check at start-up that it reproduces them (wrong tokenizer, template or truncation).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+CARD_FILENAME = "rmserve_card.json"
+
+
+class ReferencePair(BaseModel):
+    """One (prompt, response) pair and the raw score the model gave it when the card was written."""
+
+    prompt: str | list[dict[str, str]]
+    response: str
+    score: float
+
+
+class ScoreStats(BaseModel):
+    """Mean and standard deviation of raw scores over the training responses (chosen and rejected)."""
+
+    mean: float
+    std: float = Field(gt=0)
+
+
+class ModelCard(BaseModel):
+    """Provenance of a reward model folder. Every field but `name` is optional so that folders made
+    elsewhere (a checkpoint from the hub, say) can carry a partial card."""
+
+    name: str
+    base_model: str | None = None
+    kind: str | None = None
+    max_length: int | None = None
+    training_data: dict[str, Any] | None = None
+    hyperparameters: dict[str, Any] | None = None
+    heldout_accuracy: float | None = None
+    heldout_pairs: int | None = None
+    score_stats: ScoreStats | None = None
+    reference_pairs: list[ReferencePair] = Field(default_factory=list)
+    export: dict[str, Any] | None = None
+    created_at: str | None = None
+    rmserve_version: str | None = None
+
+
+def read_card(model_dir: Path) -> ModelCard | None:
+    """Return the folder's card, or None when it has none. A malformed card raises ValueError."""
+    path = model_dir / CARD_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        return ModelCard.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: malformed model card: {exc}") from exc
+
+
+def write_card(model_dir: Path, card: ModelCard) -> Path:
+    path = model_dir / CARD_FILENAME
+    path.write_text(card.model_dump_json(indent=2, exclude_none=True) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,175 @@
+"""Turn (prompt, response) into model tokens: the one function shared by training, evaluation and serving.
+
+Every code path that feeds a reward model goes through `PairFormatter.encode`, so a score computed while
+training, while evaluating and while serving sees byte-identical token ids.
+
+Encoder RMs (BERT/DeBERTa/RoBERTa style) read the pair as a text pair: `[CLS] prompt [SEP] response [SEP]`.
+Decoder RMs (Llama/Qwen/Gemma style) read the tokenizer's chat template rendered once over the prompt's
+messages plus the response as the assistant turn, tokenized without adding special tokens again (so the
+template's BOS is not doubled); the reward is read at the last token.
+
+Truncation keeps the end of the response: a decoder reads its reward at the last token, so cutting on the
+right would score half an answer. When a pair is too long, the prompt loses its oldest tokens first, down
+to a floor of a quarter of the budget (a reply scored with no context at all is rarely what a caller
+wants); past that, the response loses its beginning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from models.tokenizer import RMTokenizer
+
+Message: TypeAlias = dict[str, str]
+Prompt: TypeAlias = str | Sequence[Message]
+ModelKind: TypeAlias = Literal["encoder", "decoder"]
+
+_ROLE_LABELS = {"system": "System", "user": "Human", "assistant": "Assistant"}
+
+
+class FormattingError(ValueError):
+    """The prompt or response cannot be formatted (bad message list, empty budget)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPair:
+    """Token ids of one (prompt, response) pair, ready for the model.
+
+    `token_type_ids` is None for models that take none. The attention mask is all ones and is built at
+    batching time. `truncated` is True when any token of the prompt or the response was dropped.
+    """
+
+    input_ids: tuple[int, ...]
+    token_type_ids: tuple[int, ...] | None
+    truncated: bool
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.input_ids)
+
+
+def validate_messages(prompt: Prompt) -> None:
+    """Raise FormattingError unless `prompt` is a string or a non-empty list of role/content messages."""
+    if isinstance(prompt, str):
+        return
+    if len(prompt) == 0:
+        raise FormattingError("a message-list prompt needs at least one message")
+    for index, message in enumerate(prompt):
+        if not isinstance(message, dict):
+            raise FormattingError(f"message {index} is not an object with 'role' and 'content'")
+        role, content = message.get("role"), message.get("content")
+        if role not in _ROLE_LABELS:
+            raise FormattingError(f"message {index} has role {role!r}; expected system, user or assistant")
+        if not isinstance(content, str):
+            raise FormattingError(f"message {index} has no string 'content'")
+
+
+def prompt_as_text(prompt: Prompt) -> str:
+    """Render a prompt as plain text for encoder RMs, in the HH-RLHF transcript style.
+
+    A string is returned unchanged. Messages become `Human: ...` / `Assistant: ...` turns separated by a
+    blank line, ending with `Assistant:` so that the response reads as the assistant's next turn.
+    """
+    if isinstance(prompt, str):
+        return prompt
+    validate_messages(prompt)
+    turns = [f"{_ROLE_LABELS[m['role']]}: {m['content']}" for m in prompt]
+    return "\n\n" + "\n\n".join(turns) + "\n\nAssistant:"
+
+
+def prompt_as_messages(prompt: Prompt) -> list[Message]:
+    """Return the prompt as a message list; a string becomes one user message."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    validate_messages(prompt)
+    return [{"role": m["role"], "content": m["content"]} for m in prompt]
+
+
+def _keep_tail(ids: list[int], keep: int) -> list[int]:
+    return ids[len(ids) - keep :] if keep > 0 else []
+
+
+def split_budget(prompt_len: int, response_len: int, budget: int) -> tuple[int, int]:
+    """How many prompt and response tokens to keep within `budget` tokens.
+
+    Returns (prompt_keep, response_keep). The prompt gives up tokens first, down to a floor of
+    min(prompt_len, budget // 4); the response gives up the rest.
+    """
+    if budget <= 0:
+        raise FormattingError("max_length leaves no room for any token")
+    if prompt_len + response_len <= budget:
+        return prompt_len, response_len
+    prompt_floor = min(prompt_len, budget // 4)
+    prompt_keep = max(prompt_floor, budget - response_len)
+    return prompt_keep, budget - prompt_keep
+
+
+class PairFormatter:
+    """Formats (prompt, response) pairs into `EncodedPair`s for one tokenizer.
+
+    Thread-safety: `encode` only reads the tokenizer and may be called from several threads at once.
+    """
+
+    def __init__(self, tokenizer: RMTokenizer, kind: ModelKind, max_length: int) -> None:
+        if max_length < 8:
+            raise FormattingError(f"max_length must be at least 8 tokens, got {max_length}")
+        if kind == "decoder" and not tokenizer.chat_template:
+            raise FormattingError("a decoder reward model needs a tokenizer with a chat template")
+        self.tokenizer = tokenizer
+        self.kind: ModelKind = kind
+        self.max_length = max_length
+
+    def encode(self, prompt: Prompt, response: str) -> EncodedPair:
+        """Encode one pair, truncated to at most `max_length` tokens."""
+        if not isinstance(response, str):
+            raise FormattingError("response must be a string")
+        if self.kind == "encoder":
+            return self._encode_encoder(prompt, response)
+        return self._encode_decoder(prompt, response)
+
+    def encode_many(self, pairs: Sequence[tuple[Prompt, str]]) -> list[EncodedPair]:
+        return [self.encode(prompt, response) for prompt, response in pairs]
+
+    def _encode_encoder(self, prompt: Prompt, response: str) -> EncodedPair:
+        prompt_enc = self.tokenizer.encode(prompt_as_text(prompt))
+        response_enc = self.tokenizer.encode(response)
+        prompt_len, response_len = len(prompt_enc.ids), len(response_enc.ids)
+        prompt_keep, response_keep = split_budget(
+            prompt_len, response_len, self.max_length - self.tokenizer.num_special_tokens(pair=True)
+        )
+        if prompt_keep < prompt_len:
+            prompt_enc.truncate(prompt_keep, direction="left")
+        if response_keep < response_len:
+            response_enc.truncate(response_keep, direction="left")
+        joined = self.tokenizer.join_pair(prompt_enc, response_enc)
+        truncated = prompt_keep < prompt_len or response_keep < response_len
+        return EncodedPair(tuple(joined.ids), tuple(joined.type_ids), truncated)
+
+    def _encode_decoder(self, prompt: Prompt, response: str) -> EncodedPair:
+        messages = prompt_as_messages(prompt)
+        full_text = self.tokenizer.render_chat(
+            [*messages, {"role": "assistant", "content": response}], add_generation_prompt=False
+        )
+        prefix_text = self.tokenizer.render_chat(messages, add_generation_prompt=True)
+        if not full_text.startswith(prefix_text):
+            # Some templates render the last user turn differently once an assistant reply follows;
+            # the prompt rendered without a generation prompt is then the shared prefix.
+            prefix_text = self.tokenizer.render_chat(messages, add_generation_prompt=False)
+            if not full_text.startswith(prefix_text):
+                raise FormattingError("the chat template does not render the prompt as a prefix of the pair")
+        # The template writes BOS itself; encoding without special tokens keeps it from being doubled.
+        prompt_ids = list(self.tokenizer.encode(prefix_text).ids)
+        response_ids = list(self.tokenizer.encode(full_text[len(prefix_text) :]).ids)
+        # A leading BOS stays in place even when the prompt is cut from the left.
+        lead: list[int] = []
+        bos_id = self.tokenizer.bos_token_id
+        if bos_id is not None and prompt_ids and prompt_ids[0] == bos_id:
+            lead, prompt_ids = prompt_ids[:1], prompt_ids[1:]
+        prompt_keep, response_keep = split_budget(
+            len(prompt_ids), len(response_ids), self.max_length - len(lead)
+        )
+        truncated = prompt_keep < len(prompt_ids) or response_keep < len(response_ids)
+        input_ids = lead + _keep_tail(prompt_ids, prompt_keep) + _keep_tail(response_ids, response_keep)
+        return EncodedPair(tuple(input_ids), None, truncated)

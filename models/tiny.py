@@ -1,0 +1,82 @@
+"""Tiny random reward models built offline from a config, for tests and examples of other architectures.
+
+`build_tiny_decoder_rm` writes a Llama- or Qwen-style `ForSequenceClassification` folder with a small
+word-level tokenizer that carries a ChatML-style chat template and a BOS token. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+_SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>"]
+
+
+def _build_tokenizer(out: Path, corpus: list[str], vocab_size: int) -> None:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>", max_input_chars_per_word=100))
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=_SPECIALS)
+    tokenizer.train_from_iterator(corpus, trainer)
+    tokenizer.save(str(out / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "model_max_length": 256,
+        "chat_template": CHAT_TEMPLATE,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def build_tiny_decoder_rm(
+    out: Path, family: Literal["llama", "qwen2"] = "llama", seed: int = 0, corpus: list[str] | None = None
+) -> Path:
+    """Write a tiny random decoder RM (hidden 32, 2 layers) with its tokenizer into `out`; return `out`."""
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        LlamaConfig,
+        Qwen2Config,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    words = corpus or [
+        "the quick brown fox jumps over the lazy dog",
+        "what is the capital of france ? paris is the capital .",
+        "please write a python function that adds two numbers",
+        "i cannot help with that , but here is a safer idea",
+        "hello how can i help you today",
+    ]
+    _build_tokenizer(out, words, vocab_size=400)
+    vocab_size = len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
+    common = {
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+        "num_labels": 1,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
+    config = LlamaConfig(**common) if family == "llama" else Qwen2Config(**common)
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_config(config)
+    model.save_pretrained(str(out), safe_serialization=True)
+    return out

@@ -1,0 +1,82 @@
+"""Load a reward model as a torch module and score encoded pairs with it (imports torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from models.batching import pad_batch
+from models.folder import ModelFolder, ModelLoadError
+from models.formatting import EncodedPair
+
+DType = Literal["fp32", "fp16", "bf16"]
+TORCH_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def load_torch_reward_model(
+    folder: ModelFolder,
+    pad_token_id: int,
+    device: str = "cpu",
+    dtype: DType = "fp32",
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = "sdpa",
+) -> Any:
+    """Load `folder` as `AutoModelForSequenceClassification` with one output, in eval mode on `device`.
+
+    A folder whose config has no classification head yet (a plain backbone such as all-MiniLM-L6-v2)
+    gets a freshly initialised one-output head: that is how training starts. A head with more than one
+    output is refused: it is a classifier, not a reward model.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    if not folder.safetensors_files:
+        raise ModelLoadError(f"model folder {folder.path} has no safetensors weights for the torch backend")
+    num_labels = folder.config.get("num_labels")
+    id2label = folder.config.get("id2label")
+    labels = len(id2label) if isinstance(id2label, dict) else num_labels
+    if folder.config.get("architectures", [""])[0].endswith("ForSequenceClassification") and labels not in (
+        None,
+        1,
+    ):
+        raise ModelLoadError(f"{folder.path} is a classifier with {labels} outputs; a reward model has one")
+    kwargs: dict[str, Any] = {}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(folder.path),
+            num_labels=1,
+            dtype=TORCH_DTYPES[dtype],
+            use_safetensors=True,
+            local_files_only=True,
+            trust_remote_code=trust_remote_code,
+            **kwargs,
+        )
+    except ValueError as exc:
+        if attn_implementation and "attn" in str(exc).lower():
+            return load_torch_reward_model(folder, pad_token_id, device, dtype, trust_remote_code, None)
+        raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
+    # Decoder heads find each row's last token through pad_token_id; it must match the tokenizer's.
+    model.config.pad_token_id = pad_token_id
+    model.to(device)
+    model.eval()
+    return model
+
+
+def batch_to_tensors(batch: dict[str, np.ndarray], device: str | torch.device) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(array).to(device) for name, array in batch.items()}
+
+
+def score_encoded(
+    model: Any, pairs: Sequence[EncodedPair], pad_token_id: int, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """Raw rewards for `pairs` as float32, shape (len(pairs),), in one forward pass without gradients."""
+    batch = batch_to_tensors(pad_batch(pairs, pad_token_id), device)
+    with torch.inference_mode():
+        logits = model(**batch).logits
+    return logits[:, 0].float().cpu().numpy().astype(np.float32)

@@ -1,0 +1,1 @@
+"""rmserve's HTTP service: settings, batcher, backends, API routes, metrics, client and CLI."""
