@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from models.card import ModelCard, read_card
+from models.errors import UserError
 from models.formatting import ModelKind, PairFormatter
 from models.tokenizer import RMTokenizer, TokenizerLoadError
 
@@ -37,7 +38,7 @@ ENCODER_MODEL_TYPES = frozenset(
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """The model folder is missing, incomplete, unsafe or not a single-output reward model."""
 
 
@@ -130,5 +131,7 @@ def resolve_max_length(folder: ModelFolder, tokenizer: RMTokenizer, requested: i
     return min(usable) if usable else 512
 
 
-def build_formatter(folder: ModelFolder, tokenizer: RMTokenizer, max_length: int | None = None) -> PairFormatter:
+def build_formatter(
+    folder: ModelFolder, tokenizer: RMTokenizer, max_length: int | None = None
+) -> PairFormatter:
     return PairFormatter(tokenizer, folder.kind, resolve_max_length(folder, tokenizer, max_length))

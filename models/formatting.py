@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from models.errors import UserError
 from models.tokenizer import RMTokenizer
 
 Message: TypeAlias = dict[str, str]
@@ -29,7 +30,7 @@ ModelKind: TypeAlias = Literal["encoder", "decoder"]
 _ROLE_LABELS = {"system": "System", "user": "Human", "assistant": "Assistant"}
 
 
-class FormattingError(ValueError):
+class FormattingError(UserError, ValueError):
     """The prompt or response cannot be formatted (bad message list, empty budget)."""
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
@@ -62,7 +62,7 @@ def build_tiny_decoder_rm(
     ]
     _build_tokenizer(out, words, vocab_size=400)
     vocab_size = len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
-    common = {
+    common: dict[str, Any] = {
         "vocab_size": vocab_size,
         "hidden_size": 32,
         "intermediate_size": 64,

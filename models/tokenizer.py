@@ -20,6 +20,8 @@ from typing import Any
 
 from tokenizers import Encoding, Tokenizer
 
+from models.errors import UserError
+
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -34,7 +36,7 @@ TOKENIZER_FILES = (
 )
 
 
-class TokenizerLoadError(RuntimeError):
+class TokenizerLoadError(UserError, RuntimeError):
     """The folder has no fast tokenizer (`tokenizer.json`) or its configuration is malformed."""
 
 
@@ -121,7 +123,9 @@ class RMTokenizer:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-        env.filters["tojson"] = lambda value, indent=None: json.dumps(value, indent=indent, ensure_ascii=False)
+        env.filters["tojson"] = lambda value, indent=None: json.dumps(
+            value, indent=indent, ensure_ascii=False
+        )
         env.globals["raise_exception"] = _raise_template_exception
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
         return env.from_string(template)

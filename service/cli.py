@@ -1,0 +1,56 @@
+"""The `rmserve` command line: one subcommand per module, imported only when that subcommand runs.
+
+Each command module exposes `add_arguments(parser)` and `run(args) -> int`, and keeps heavy imports
+(torch, onnxruntime, uvicorn) inside `run`, so `rmserve --help` is instant and `rmserve serve` on an ONNX
+model never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from models.errors import UserError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("service.serve_command", "serve a reward model over HTTP"),
+    "train": ("models.train_command", "train a reward model on preference pairs (Bradley-Terry)"),
+    "eval": ("models.eval_command", "pairwise accuracy of a reward model on preference pairs"),
+    "export": ("models.export_command", "export a reward model to ONNX, with a parity gate"),
+    "default-model": ("models.default_model_command", "build (once) and print the embedded default model"),
+    "score": ("service.client_commands", "score a JSONL file of prompt/response rows against a server"),
+    "rank": ("service.client_commands", "rank best-of-n rows of a JSONL file against a server"),
+}
+
+
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rmserve", description="Reward-model inference service.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub) if name != "rank" else module.add_rank_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(args_list)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    runner = module.run_rank if args.command == "rank" else module.run
+    try:
+        return int(runner(args))
+    except UserError as exc:
+        print(f"rmserve: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

