@@ -1,0 +1,223 @@
+"""Request and response models of the HTTP API, per feature (pydantic; they are also the OpenAPI schema).
+
+Texts are checked for lone surrogates (they cannot be encoded as UTF-8, so no tokenizer can read them);
+numbers must be finite; unknown fields are refused (a typo such as `top-k` is an error, not a silent
+default), except on /get_reward, whose callers (OpenRLHF) may send fields of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text contains a lone surrogate (not valid Unicode)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+Timeout = Annotated[
+    float | None,
+    Field(default=None, gt=0, allow_inf_nan=False, description="deadline in seconds; capped by the server's maximum"),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(Strict):
+    role: Literal["system", "user", "assistant"]
+    content: Text
+
+
+Prompt = Text | Annotated[list[Message], Field(min_length=1)]
+
+
+def prompt_value(prompt: str | list[Message]) -> str | list[dict[str, str]]:
+    """The prompt in the form `models.formatting` takes."""
+    if isinstance(prompt, str):
+        return prompt
+    return [{"role": m.role, "content": m.content} for m in prompt]
+
+
+class ModelRef(BaseModel):
+    """Which model answered: every scoring response carries it."""
+
+    model: str
+    weights_digest: str
+
+
+# ---------------------------------------------------------------- /v1/score
+
+
+class ScoreItem(Strict):
+    prompt: Prompt
+    response: Text
+
+
+class ScoreRequest(Strict):
+    items: list[ScoreItem] = Field(min_length=1)
+    timeout_s: Timeout = None
+
+
+class ItemDetail(BaseModel):
+    score: float
+    tokens: int = Field(description="tokens the model read for this pair")
+    truncated: bool
+    normalized: float | None = Field(default=None, description="z-score from the model card's training statistics")
+
+
+class ScoreResponse(ModelRef):
+    scores: list[float] = Field(description="raw rewards, in request order")
+    items: list[ItemDetail]
+
+
+# ---------------------------------------------------------------- /v1/rank
+
+
+class RankRequest(Strict):
+    prompt: Prompt
+    responses: list[Text] = Field(min_length=1)
+    top_k: int | None = Field(default=None, ge=1)
+    timeout_s: Timeout = None
+
+
+class RankResponse(ModelRef):
+    scores: list[float] = Field(description="raw rewards, in the order of the responses")
+    ranking: list[int] = Field(description="response indices, best first (the first top_k when asked)")
+    best_index: int
+    zscores: list[float] = Field(description="(score - mean) / std within the group (population std; 0 if equal)")
+    items: list[ItemDetail]
+
+
+# ---------------------------------------------------------------- /v1/compare
+
+
+class ComparePair(Strict):
+    prompt: Prompt
+    response_a: Text
+    response_b: Text
+
+
+class CompareRequest(Strict):
+    """Either one comparison (`prompt`, `response_a`, `response_b`) or a batch of them (`pairs`)."""
+
+    prompt: Prompt | None = None
+    response_a: Text | None = None
+    response_b: Text | None = None
+    pairs: list[ComparePair] | None = Field(default=None, min_length=1)
+    timeout_s: Timeout = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CompareRequest:
+        single = (self.prompt, self.response_a, self.response_b)
+        if self.pairs is not None:
+            if any(x is not None for x in single):
+                raise ValueError("send either prompt/response_a/response_b or pairs, not both")
+        elif any(x is None for x in single):
+            raise ValueError("prompt, response_a and response_b are all required (or send pairs)")
+        return self
+
+    def comparisons(self) -> list[ComparePair]:
+        if self.pairs is not None:
+            return self.pairs
+        assert self.prompt is not None and self.response_a is not None and self.response_b is not None
+        return [ComparePair(prompt=self.prompt, response_a=self.response_a, response_b=self.response_b)]
+
+
+class CompareResult(BaseModel):
+    score_a: float
+    score_b: float
+    prob_a_preferred: float = Field(description="sigmoid(score_a - score_b): Bradley-Terry P(a preferred)")
+
+
+class CompareResponse(ModelRef):
+    """For a single comparison the top-level fields hold its result; `results` always lists every one."""
+
+    score_a: float | None = None
+    score_b: float | None = None
+    prob_a_preferred: float | None = None
+    results: list[CompareResult]
+
+
+# ---------------------------------------------------------------- /v1/gate
+
+
+class GateRequest(Strict):
+    prompt: Prompt
+    response: Text
+    threshold: float | None = Field(
+        default=None, allow_inf_nan=False, description="raw-score threshold; default: server's"
+    )
+    timeout_s: Timeout = None
+
+
+class GateResponse(ModelRef):
+    decision: Literal["allow", "block"]
+    allow: bool = Field(description="score >= threshold")
+    score: float
+    threshold: float
+
+
+# ---------------------------------------------------------------- /get_reward (OpenRLHF)
+
+
+class RewardRequest(BaseModel):
+    """OpenRLHF's remote reward-model request. `query` holds full texts (prompt + response); the prompt of
+    the same index, when it is a prefix of the query, is split off and scored as the prompt."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: list[Text] = Field(min_length=1)
+    prompts: list[Text] | None = None
+    labels: list[Any] | None = None
+
+
+class RewardResponse(BaseModel):
+    rewards: list[float]
+    scores: list[float]
+    extra_logs: dict[str, Any] = Field(default_factory=dict)
+    model: str
+    weights_digest: str
+
+
+# ---------------------------------------------------------------- /v1/models, /health, /ready
+
+
+class Limits(BaseModel):
+    max_items_per_request: int
+    max_chars_per_text: int
+    max_body_bytes: int
+    max_length: int
+    request_timeout_s: float
+    max_request_timeout_s: float
+
+
+class ModelInfo(ModelRef):
+    folder: str
+    architecture: str
+    kind: str
+    backend: str
+    device: str
+    dtype: str
+    max_length: int
+    card: dict[str, Any] | None = Field(default=None, description="provenance from the model card (rmserve_card.json)")
+    limits: Limits
+    batching: dict[str, float | int]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    phase: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    phase: str
+    reason: str | None = None

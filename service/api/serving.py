@@ -1,0 +1,176 @@
+"""The logic of each endpoint: request model in, response model out, on top of `Scorer.score`.
+
+Routers (service.api.routes) stay thin: they resolve dependencies, call one function here, and set the
+timing headers from the returned `Timings`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+from models.formatting import Prompt
+from service.api.protocol import (
+    CompareRequest,
+    CompareResponse,
+    CompareResult,
+    GateRequest,
+    GateResponse,
+    ItemDetail,
+    Limits,
+    ModelInfo,
+    RankRequest,
+    RankResponse,
+    RewardRequest,
+    RewardResponse,
+    ScoreRequest,
+    ScoreResponse,
+    prompt_value,
+)
+from service.errors import InvalidRequest
+from service.model_loading import LoadedModel
+from service.scorer import ScoreOutcome, Scorer, Timings
+from service.settings import Settings
+
+
+class ScoringContext:
+    """What one scoring request needs: the scorer, the model's identity and the settings."""
+
+    def __init__(self, scorer: Scorer, model: LoadedModel, settings: Settings, disconnected: Awaitable[object]) -> None:
+        self.scorer = scorer
+        self.model = model
+        self.settings = settings
+        self.disconnected = disconnected
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.model.folder.name, "weights_digest": self.model.weights_digest}
+
+    async def run(self, pairs: Sequence[tuple[Prompt, str]], timeout_s: float | None) -> ScoreOutcome:
+        return await self.scorer.score(pairs, self.settings.effective_timeout_s(timeout_s), self.disconnected)
+
+
+def _details(outcome: ScoreOutcome) -> list[ItemDetail]:
+    return [
+        ItemDetail(score=i.score, tokens=i.tokens, truncated=i.truncated, normalized=i.normalized)
+        for i in outcome.items
+    ]
+
+
+def sigmoid(x: float) -> float:
+    """1 / (1 + e^-x) without overflow for large |x|."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def group_zscores(scores: Sequence[float]) -> list[float]:
+    """(s - mean) / std within the group (population std); all zeros when every score is equal."""
+    mean = sum(scores) / len(scores)
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    return [0.0 if std == 0 else (s - mean) / std for s in scores]
+
+
+async def score(ctx: ScoringContext, request: ScoreRequest) -> tuple[ScoreResponse, Timings]:
+    pairs = [(prompt_value(item.prompt), item.response) for item in request.items]
+    outcome = await ctx.run(pairs, request.timeout_s)
+    return ScoreResponse(**ctx.identity, scores=outcome.scores, items=_details(outcome)), outcome.timings
+
+
+async def rank(ctx: ScoringContext, request: RankRequest) -> tuple[RankResponse, Timings]:
+    prompt = prompt_value(request.prompt)
+    outcome = await ctx.run([(prompt, response) for response in request.responses], request.timeout_s)
+    scores = outcome.scores
+    # Best first; a stable sort breaks ties by the lower index.
+    ranking = sorted(range(len(scores)), key=lambda i: -scores[i])
+    body = RankResponse(
+        **ctx.identity,
+        scores=scores,
+        ranking=ranking[: request.top_k] if request.top_k else ranking,
+        best_index=ranking[0],
+        zscores=group_zscores(scores),
+        items=_details(outcome),
+    )
+    return body, outcome.timings
+
+
+async def compare(ctx: ScoringContext, request: CompareRequest) -> tuple[CompareResponse, Timings]:
+    comparisons = request.comparisons()
+    pairs: list[tuple[Prompt, str]] = []
+    for c in comparisons:
+        prompt = prompt_value(c.prompt)
+        pairs += [(prompt, c.response_a), (prompt, c.response_b)]
+    outcome = await ctx.run(pairs, request.timeout_s)
+    s = outcome.scores
+    results = [
+        CompareResult(score_a=s[2 * i], score_b=s[2 * i + 1], prob_a_preferred=sigmoid(s[2 * i] - s[2 * i + 1]))
+        for i in range(len(comparisons))
+    ]
+    single: dict[str, Any] = results[0].model_dump() if request.pairs is None else {}
+    return CompareResponse(**ctx.identity, **single, results=results), outcome.timings
+
+
+async def gate(ctx: ScoringContext, request: GateRequest) -> tuple[GateResponse, Timings]:
+    threshold = request.threshold if request.threshold is not None else ctx.settings.gate_threshold
+    outcome = await ctx.run([(prompt_value(request.prompt), request.response)], request.timeout_s)
+    value = outcome.scores[0]
+    allow = value >= threshold
+    body = GateResponse(
+        **ctx.identity, decision="allow" if allow else "block", allow=allow, score=value, threshold=threshold
+    )
+    return body, outcome.timings
+
+
+def split_query(query: str, prompt: str | None) -> tuple[str, str]:
+    """OpenRLHF sends prompt + response as one text: the prompt is split off when it is a prefix."""
+    if prompt and query.startswith(prompt):
+        return prompt, query[len(prompt) :]
+    return "", query
+
+
+async def get_reward(ctx: ScoringContext, request: RewardRequest) -> tuple[RewardResponse, Timings]:
+    prompts = request.prompts
+    if prompts is not None and len(prompts) != len(request.query):
+        raise InvalidRequest(f"prompts has {len(prompts)} entries but query has {len(request.query)}")
+    pairs = [split_query(q, prompts[i] if prompts else None) for i, q in enumerate(request.query)]
+    outcome = await ctx.run(list(pairs), None)
+    return (
+        RewardResponse(rewards=outcome.scores, scores=outcome.scores, extra_logs={}, **ctx.identity),
+        outcome.timings,
+    )
+
+
+def model_info(model: LoadedModel, settings: Settings, workers: int) -> ModelInfo:
+    folder = model.folder
+    card = folder.card.model_dump(exclude={"reference_pairs"}, exclude_none=True) if folder.card else None
+    if card is not None and folder.card is not None:
+        card["reference_pairs"] = len(folder.card.reference_pairs)
+    return ModelInfo(
+        model=folder.name,
+        weights_digest=model.weights_digest,
+        folder=str(folder.path),
+        architecture=folder.architecture,
+        kind=folder.kind,
+        backend=model.backend.name,
+        device=model.backend.device,
+        dtype=model.backend.dtype,
+        max_length=model.max_length,
+        card=card,
+        limits=Limits(
+            max_items_per_request=settings.max_items_per_request,
+            max_chars_per_text=settings.max_chars_per_text,
+            max_body_bytes=settings.max_body_bytes,
+            max_length=model.max_length,
+            request_timeout_s=settings.request_timeout_s,
+            max_request_timeout_s=settings.max_request_timeout_s,
+        ),
+        batching={
+            "max_batch_size": settings.max_batch_size,
+            "max_batch_tokens": settings.max_batch_tokens,
+            "max_wait_ms": settings.max_wait_ms,
+            "workers": workers,
+            "threads_per_worker": settings.resolved_threads_per_worker(),
+        },
+    )

@@ -1,0 +1,181 @@
+"""The FastAPI application: `create_app(settings)`.
+
+Start-up does not block the server: the lifespan starts loading in a thread, so /health answers at once
+and /ready turns true only when the model is loaded, self-tested (the model card's reference pairs,
+when it has some, must reproduce), warmed up and profiled, and the batcher's workers run. A load
+failure marks the service failed and calls `state.on_fatal` (the serve command then exits non-zero).
+Shutdown drains: the batcher finishes the queued pairs within `shutdown_grace_s`, then the backend closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from models.errors import UserError
+from models.formatting import EncodedPair
+from models.selftest import tolerance_for, verify_reference_scores
+from service.api.routes import probes, scoring
+from service.backends.base import Backend
+from service.batcher import BatcherConfig, DynamicBatcher
+from service.cost_model import profile_backend, profile_grid
+from service.errors import install_error_handlers
+from service.limits import BodySizeLimit
+from service.metrics import Metrics
+from service.model_loading import LoadedModel, load_model
+from service.scorer import Scorer, ScorerLimits
+from service.settings import Settings
+from service.state import ServiceState
+
+logger = logging.getLogger("rmserve")
+
+# CPU batches beyond this many padded tokens are not profiled: the per-pair cost is flat by then, and the
+# warm-up must stay short. GPUs are profiled up to max_batch_tokens.
+_CPU_PROFILE_MAX_TOKENS = 2048
+_CPU_PROFILE_MAX_ROWS = 32
+
+
+class RequestMetrics:
+    """Counts requests by route and status and times them (pure ASGI; unmatched paths count as 'other')."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            # The router records the matched route in the scope; its path template keeps the label set small.
+            matched = scope.get("route")
+            route = getattr(matched, "path", None) or "other"
+            self.metrics.requests.labels(route=route, status=str(status)).inc()
+            self.metrics.request_latency.labels(route=route).observe(time.perf_counter() - started)
+
+
+def _self_test(model: LoadedModel) -> None:
+    """Refuse to serve unless the backend reproduces the model card's reference scores (when it has some)."""
+    backend = model.backend
+    result = verify_reference_scores(
+        model.folder.card, model.formatter, backend.score, tolerance_for(backend.dtype, backend.device)
+    )
+    if result.checked:
+        logger.info("self-test passed: %d reference pairs, max |diff| %.3g", result.checked, result.max_abs_diff)
+
+
+def _warm_up_and_profile(model: LoadedModel, settings: Settings) -> DynamicBatcher:
+    """Run the first passes (lazy initialisation, kernels), time batch shapes, and build the batcher."""
+    template: EncodedPair = model.formatter.encode(
+        [{"role": "user", "content": "How do I keep basil fresh after buying it?"}],
+        "Trim the stems, stand it in a glass of water at room temperature and cover it loosely.",
+    )
+    backend = model.backend
+    backend.score([template])
+    on_cpu = not settings.on_gpu
+    max_rows = min(settings.max_batch_size, _CPU_PROFILE_MAX_ROWS if on_cpu else settings.max_batch_size)
+    max_tokens = min(settings.max_batch_tokens, _CPU_PROFILE_MAX_TOKENS if on_cpu else settings.max_batch_tokens)
+    shapes = profile_grid(max_rows, model.max_length, max_tokens)
+    cost_model = profile_backend(backend.score, template, shapes, settings.profile_budget_s)
+    config = BatcherConfig(
+        max_batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_wait_ms=settings.max_wait_ms,
+        workers=settings.resolved_workers(),
+        max_queue_items=settings.max_queue_items,
+        max_queue_tokens=settings.max_queue_tokens,
+    )
+    return DynamicBatcher(backend, config, cost_model)
+
+
+def start_service(state: ServiceState, backend: Backend | None) -> None:
+    """Load, self-test, warm up, start the workers, then mark the service ready (runs in a thread)."""
+    settings = state.settings
+    model = load_model(settings, backend)
+    state.model = model
+    _self_test(model)
+    batcher = _warm_up_and_profile(model, settings)
+    batcher.observer = state.metrics
+    state.metrics.busy_workers.set_function(batcher.busy_workers)
+    batcher.start()
+    state.batcher = batcher
+    stats = model.folder.card.score_stats if model.folder.card else None
+    limits = ScorerLimits(settings.max_items_per_request, settings.max_chars_per_text, model.max_length)
+    state.scorer = Scorer(model.formatter, batcher, limits, stats, observer=state.metrics)
+    if state.phase == "loading":
+        state.phase = "ready"
+        state.metrics.ready.set(1)
+        logger.info("ready: %d backend workers", batcher.config.workers)
+
+
+def stop_service(state: ServiceState) -> None:
+    """Drain the batcher within the grace period, then release the model (runs in a thread)."""
+    state.begin_drain()
+    if state.batcher is not None:
+        # The grace period runs from the signal: the server has already spent part of it waiting for
+        # connections, so the batcher only gets what is left (the process exits within the grace period).
+        state.batcher.close(drain=True, timeout_s=state.drain_time_left_s())
+    if state.scorer is not None:
+        state.scorer.close()
+    if state.model is not None:
+        state.model.backend.close()
+
+
+def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
+    """The service for `settings`. `backend`, when given, is served instead of the one the settings name
+    (tests inject slow or failing backends this way; the model folder still provides the tokenizer)."""
+    state = ServiceState(settings, Metrics())
+
+    async def load() -> None:
+        try:
+            await asyncio.to_thread(start_service, state, backend)
+        except Exception as exc:
+            state.phase = "failed"
+            state.failure = str(exc)
+            # A UserError (bad folder, failed self-test) explains itself; anything else is a bug: keep its trace.
+            logger.error("model failed to load: %s", exc, exc_info=not isinstance(exc, UserError))
+            if state.on_fatal is not None:
+                state.on_fatal()
+        finally:
+            state.loaded.set()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loader = asyncio.create_task(load())
+        try:
+            yield
+        finally:
+            state.begin_drain()
+            await loader
+            await asyncio.to_thread(stop_service, state)
+
+    app = FastAPI(
+        title="rmserve",
+        summary="Reward-model scoring service",
+        description="Raw rewards for (prompt, response) pairs with dynamic batching; see /docs.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    app.include_router(scoring)
+    app.include_router(probes)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    return app

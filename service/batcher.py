@@ -1,0 +1,473 @@
+"""A dynamic batcher: merges tokenized pairs from concurrent requests into cost-efficient batches.
+
+It knows nothing of HTTP, tokenizers, torch or onnxruntime: it takes `EncodedPair`s and a `Backend`, and
+hands back one `concurrent.futures.Future` per pair.
+
+- Admission: `admit(items, tokens)` refuses work (QueueFull) when the queue, counted in pairs and in
+  tokens, would overflow; callers admit before tokenizing, with an estimate, so a refused request costs
+  nothing.
+- Batch formation: a free worker takes the oldest queued pair and adds the queued pairs closest to it
+  in length, one by one, within `max_batch_size` and `max_batch_tokens` (rows x longest). Of these
+  candidate batches it runs the one with the highest predicted throughput (pairs per second under the
+  `CostModel`), so a CPU runs small, length-homogeneous batches and a GPU large ones. When the queue
+  holds fewer pairs than would pay, it waits up to `max_wait_ms` (from the oldest pair's arrival) for more.
+- Splitting: a request's pairs are independent queue entries; they may run in different batches, and
+  the request's futures stay in request order.
+- Settling: every future is settled exactly once: its score, the batch's exception (only the futures of
+  that batch), ItemExpired past its deadline, or BatcherClosed at shutdown. Cancelled futures (the
+  caller gave up) are dropped before a batch runs. A backend that returns the wrong number of scores
+  fails its whole batch.
+- Workers: `workers` threads each form a batch and call `backend.score`; a worker thread that dies is
+  replaced, and the death is counted.
+
+Thread-safety: every public method may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from models.formatting import EncodedPair
+from service.backends.base import Backend
+from service.cost_model import CostModel
+
+logger = logging.getLogger("rmserve.batcher")
+
+_PLAN_WINDOW = 2048  # queued pairs considered when forming a batch (the oldest ones)
+
+
+class BatcherError(RuntimeError):
+    """Base of the batcher's own refusals."""
+
+
+class QueueFull(BatcherError):
+    """The queue has no room for the request; `retry_after_s` estimates when it will."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ItemExpired(BatcherError):
+    """The pair's deadline passed while it was queued; it was never run."""
+
+
+class BatcherClosed(BatcherError):
+    """The batcher is shut down (or the pair was queued when it shut down without draining)."""
+
+
+class WorkerDied(BatcherError):
+    """The worker thread running this pair's batch died."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """The score of one pair, with where its time went (seconds)."""
+
+    score: float
+    queue_s: float  # from submit to the start of its batch
+    inference_s: float  # the forward pass of its batch
+    batch_size: int
+    batch_id: int  # distinguishes the batches of one request (a request may be split across several)
+
+
+class BatchObserver(Protocol):
+    """Callbacks for metrics; called from worker threads and submitters, must be cheap and thread-safe."""
+
+    def on_queue(self, items: int, tokens: int) -> None: ...
+
+    def on_batch(
+        self, size: int, real_tokens: int, padded_tokens: int, forward_s: float, waits_s: list[float]
+    ) -> None: ...
+
+    def on_dropped(self, reason: str, count: int) -> None: ...
+
+    def on_worker_restart(self) -> None: ...
+
+
+class NullObserver:
+    def on_queue(self, items: int, tokens: int) -> None:
+        pass
+
+    def on_batch(self, size: int, real_tokens: int, padded_tokens: int, forward_s: float, waits_s: list[float]) -> None:
+        pass
+
+    def on_dropped(self, reason: str, count: int) -> None:
+        pass
+
+    def on_worker_restart(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BatcherConfig:
+    max_batch_size: int = 64
+    max_batch_tokens: int = 16384
+    max_wait_ms: float = 5.0
+    workers: int = 1
+    max_queue_items: int = 4096
+    max_queue_tokens: int = 2_000_000
+
+
+@dataclass(eq=False)
+class _Item:
+    pair: EncodedPair
+    future: Future[ItemResult]
+    deadline: float  # time.monotonic() seconds
+    enqueued_at: float
+    num_tokens: int = field(init=False)
+    queued: bool = True
+
+    def __post_init__(self) -> None:
+        self.num_tokens = self.pair.num_tokens
+
+
+@dataclass(eq=False)
+class Admission:
+    """Room reserved in the queue for a request that is being tokenized."""
+
+    items: int
+    tokens: int
+    open: bool = True
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One request's queued pairs: `futures` in request order."""
+
+    futures: list[Future[ItemResult]]
+    _items: list[_Item]
+
+
+class DynamicBatcher:
+    """See the module docstring. Start the workers with `start()`; stop with `close()`."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: BatcherConfig,
+        cost_model: CostModel | None = None,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.cost_model = cost_model or CostModel.assumed()
+        self.observer: BatchObserver = observer or NullObserver()
+        self._cond = threading.Condition()
+        self._queue: list[_Item] = []  # arrival order; entries leave when batched, cancelled or expired
+        self._queued_items = 0
+        self._queued_tokens = 0
+        self._reserved_items = 0
+        self._reserved_tokens = 0
+        self._closing = False
+        self._drain = True
+        self._threads: list[threading.Thread] = []
+        self._busy_since: dict[int, float] = {}
+        self._worker_restarts = 0
+        self._tokens_per_s = 0.0  # running throughput, for Retry-After estimates
+        self._batch_ids = itertools.count()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        with self._cond:
+            for index in range(self.config.workers):
+                self._spawn(index)
+
+    def _spawn(self, index: int) -> None:
+        thread = threading.Thread(target=self._worker_main, args=(index,), name=f"rmserve-worker-{index}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def close(self, drain: bool = True, timeout_s: float | None = None) -> None:
+        """Stop the workers. With `drain`, queued pairs run first; otherwise they fail with BatcherClosed."""
+        with self._cond:
+            self._closing = True
+            self._drain = drain
+            if not drain:
+                self._fail_queued(BatcherClosed("the server is shutting down"))
+            self._cond.notify_all()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        for thread in list(self._threads):
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            self._fail_queued(BatcherClosed("the server shut down before this pair ran"))
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def queued_items(self) -> int:
+        with self._cond:
+            return self._queued_items
+
+    @property
+    def queued_tokens(self) -> int:
+        with self._cond:
+            return self._queued_tokens
+
+    @property
+    def worker_restarts(self) -> int:
+        with self._cond:
+            return self._worker_restarts
+
+    def busy_workers(self) -> int:
+        with self._cond:
+            return len(self._busy_since)
+
+    def longest_pass_s(self) -> float:
+        """Seconds the longest-running current forward pass has taken so far (0 when idle)."""
+        with self._cond:
+            if not self._busy_since:
+                return 0.0
+            return time.monotonic() - min(self._busy_since.values())
+
+    def alive_workers(self) -> int:
+        with self._cond:
+            return sum(1 for t in self._threads if t.is_alive())
+
+    # ----------------------------------------------------------------- admission and submission
+
+    def _retry_after_s(self) -> float:
+        backlog = self._queued_tokens + self._reserved_tokens
+        rate = self._tokens_per_s
+        return min(60.0, max(1.0, backlog / rate)) if rate > 0 else 1.0
+
+    def admit(self, items: int, tokens: int) -> Admission:
+        """Reserve room for `items` pairs of about `tokens` tokens, or raise QueueFull (or BatcherClosed).
+
+        A request always fits an empty queue, so no request is refused forever.
+        """
+        with self._cond:
+            if self._closing:
+                raise BatcherClosed("the server is shutting down")
+            total_items = self._queued_items + self._reserved_items
+            total_tokens = self._queued_tokens + self._reserved_tokens
+            empty = total_items == 0
+            if not empty and (
+                total_items + items > self.config.max_queue_items
+                or total_tokens + tokens > self.config.max_queue_tokens
+            ):
+                self.observer.on_dropped("queue_full", items)
+                raise QueueFull(
+                    f"queue full ({total_items} pairs, {total_tokens} tokens queued)", self._retry_after_s()
+                )
+            self._reserved_items += items
+            self._reserved_tokens += tokens
+            return Admission(items, tokens)
+
+    def release(self, admission: Admission) -> None:
+        """Give back an admission that will not be submitted (tokenizing failed, say)."""
+        with self._cond:
+            self._close_admission(admission)
+
+    def _close_admission(self, admission: Admission) -> None:
+        if admission.open:
+            admission.open = False
+            self._reserved_items -= admission.items
+            self._reserved_tokens -= admission.tokens
+
+    def submit(self, pairs: Sequence[EncodedPair], deadline: float, admission: Admission | None = None) -> Ticket:
+        """Queue `pairs` (to run before the monotonic time `deadline`); returns their futures in order.
+
+        The admission, when given, is consumed: its estimate is replaced by the real token counts.
+        """
+        now = time.monotonic()
+        items = [_Item(pair, Future(), deadline, now) for pair in pairs]
+        with self._cond:
+            if admission is not None:
+                self._close_admission(admission)
+            if self._closing:
+                raise BatcherClosed("the server is shutting down")
+            self._queue.extend(items)
+            self._queued_items += len(items)
+            self._queued_tokens += sum(item.num_tokens for item in items)
+            self.observer.on_queue(self._queued_items, self._queued_tokens)
+            self._cond.notify_all()
+        return Ticket([item.future for item in items], items)
+
+    def cancel(self, ticket: Ticket) -> None:
+        """The caller gave up: drop its pairs that have not started running, so they free the queue."""
+        with self._cond:
+            removed = 0
+            for item in ticket._items:
+                if item.queued and item.future.cancel():
+                    self._unqueue(item)
+                    removed += 1
+            if removed:
+                self._queue = [item for item in self._queue if item.queued]
+                self.observer.on_dropped("cancelled", removed)
+                self.observer.on_queue(self._queued_items, self._queued_tokens)
+
+    def _unqueue(self, item: _Item) -> None:
+        item.queued = False
+        self._queued_items -= 1
+        self._queued_tokens -= item.num_tokens
+
+    def _fail_queued(self, error: Exception) -> None:
+        for item in self._queue:
+            if item.queued:
+                self._unqueue(item)
+                if item.future.set_running_or_notify_cancel():
+                    item.future.set_exception(error)
+        self._queue = []
+        self.observer.on_queue(self._queued_items, self._queued_tokens)
+
+    # ----------------------------------------------------------------- batch formation
+
+    def _prune(self, now: float) -> None:
+        """Drop cancelled pairs and fail expired ones (called with the lock held)."""
+        expired = cancelled = 0
+        keep: list[_Item] = []
+        for item in self._queue:
+            if not item.queued:
+                continue
+            if item.future.cancelled():
+                self._unqueue(item)
+                cancelled += 1
+            elif now >= item.deadline:
+                self._unqueue(item)
+                if item.future.set_running_or_notify_cancel():
+                    item.future.set_exception(ItemExpired("the request's deadline passed while it was queued"))
+                expired += 1
+            else:
+                keep.append(item)
+        self._queue = keep
+        if expired:
+            self.observer.on_dropped("deadline", expired)
+        if cancelled:
+            self.observer.on_dropped("cancelled", cancelled)
+        if expired or cancelled:
+            self.observer.on_queue(self._queued_items, self._queued_tokens)
+
+    def _plan(self, now: float) -> tuple[list[_Item], bool]:
+        """The best batch seeded by the oldest pair, and whether waiting for more pairs could improve it."""
+        cfg = self.config
+        seed = self._queue[0]
+        # The closest lengths among the oldest pairs (a bounded window keeps planning cheap under a backlog).
+        window = self._queue[1:_PLAN_WINDOW]
+        others = heapq.nsmallest(
+            cfg.max_batch_size - 1, window, key=lambda it: (abs(it.num_tokens - seed.num_tokens), it.enqueued_at)
+        )
+        chosen = [seed]
+        longest = seed.num_tokens
+        best_rate = 1.0 / self.cost_model.predict_s(1, longest)
+        best_size = 1
+        earliest_deadline = seed.deadline
+        for item in others:
+            if len(chosen) >= cfg.max_batch_size:
+                break
+            rows, length = len(chosen) + 1, max(longest, item.num_tokens)
+            if rows * length > cfg.max_batch_tokens:
+                break
+            cost = self.cost_model.predict_s(rows, length)
+            # A batch that would outlast its most urgent pair's deadline is not worth growing.
+            if now + cost > min(earliest_deadline, item.deadline):
+                break
+            chosen.append(item)
+            longest = length
+            earliest_deadline = min(earliest_deadline, item.deadline)
+            rate = rows / cost
+            if rate > best_rate:
+                best_rate, best_size = rate, rows
+        batch = chosen[:best_size]
+        took_everything = best_size == len(self._queue)
+        could_grow = (
+            took_everything
+            and best_size < cfg.max_batch_size
+            and (best_size + 1) * longest <= cfg.max_batch_tokens
+            and (best_size + 1) / self.cost_model.predict_s(best_size + 1, longest) > best_rate
+        )
+        return batch, could_grow
+
+    def _next_batch(self, worker: int) -> list[_Item] | None:
+        """Block until a batch is ready (None when closing and, with drain, the queue is empty)."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                self._prune(now)
+                if self._closing and (not self._drain or not self._queue):
+                    return None
+                if not self._queue:
+                    self._cond.wait()
+                    continue
+                batch, could_grow = self._plan(now)
+                wait_until = self._queue[0].enqueued_at + self.config.max_wait_ms / 1000.0
+                if could_grow and now < wait_until and not self._closing:
+                    self._cond.wait(wait_until - now)
+                    continue
+                runnable = []
+                for item in batch:
+                    self._unqueue(item)
+                    if item.future.set_running_or_notify_cancel():
+                        runnable.append(item)
+                self._queue = [item for item in self._queue if item.queued]
+                self.observer.on_queue(self._queued_items, self._queued_tokens)
+                if runnable:
+                    self._busy_since[worker] = now
+                    return runnable
+
+    # ----------------------------------------------------------------- workers
+
+    def _worker_main(self, worker: int) -> None:
+        try:
+            while True:
+                batch = self._next_batch(worker)
+                if batch is None:
+                    return
+                try:
+                    self._run(batch)
+                finally:
+                    with self._cond:
+                        self._busy_since.pop(worker, None)
+        except BaseException:
+            logger.exception("backend worker %d died", worker)
+            with self._cond:
+                if not self._closing:
+                    self._worker_restarts += 1
+                    self.observer.on_worker_restart()
+                    self._spawn(worker)
+            # Logged and replaced above; the dead thread simply ends.
+
+    def _run(self, batch: list[_Item]) -> None:
+        started = time.monotonic()
+        pairs = [item.pair for item in batch]
+        settled = False
+        try:
+            try:
+                scores = np.asarray(self.backend.score(pairs), dtype=np.float32).reshape(-1)
+                if len(scores) != len(batch):
+                    raise RuntimeError(f"backend returned {len(scores)} scores for a batch of {len(batch)}")
+            except Exception as exc:
+                for item in batch:
+                    item.future.set_exception(exc)
+                settled = True
+                return
+            forward_s = time.monotonic() - started
+            lengths = [item.num_tokens for item in batch]
+            padded = len(batch) * max(lengths)
+            self.cost_model.observe(len(batch), max(lengths), forward_s)
+            waits = [started - item.enqueued_at for item in batch]
+            batch_id = next(self._batch_ids)
+            for item, score, wait_s in zip(batch, scores, waits, strict=True):
+                item.future.set_result(ItemResult(float(score), wait_s, forward_s, len(batch), batch_id))
+            settled = True
+            with self._cond:
+                rate = padded / max(forward_s, 1e-9)
+                self._tokens_per_s = rate if self._tokens_per_s == 0 else 0.8 * self._tokens_per_s + 0.2 * rate
+            self.observer.on_batch(len(batch), sum(lengths), padded, forward_s, waits)
+        finally:
+            if not settled:
+                # Only reached when something other than an Exception (SystemExit, say) escaped the pass.
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(WorkerDied("the worker running this batch died"))

@@ -1,0 +1,263 @@
+"""The scoring domain: (prompt, response) pairs in, raw rewards out, in request order.
+
+`Scorer.score` checks the request's limits, reserves room in the batcher's queue (refusing before any
+tokenizing is spent), formats the pairs on a thread pool (never on the event loop), submits them to the
+`DynamicBatcher`, and waits for every pair's future until the request's deadline or the client's
+disconnection, whichever comes first; on either, its queued pairs are dropped. Batcher and backend
+failures become the service's errors (see `service.errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from models.card import ScoreStats
+from models.formatting import EncodedPair, FormattingError, PairFormatter, Prompt
+from service.backends.base import BackendError
+from service.batcher import BatcherClosed, DynamicBatcher, ItemExpired, ItemResult, QueueFull, Ticket
+from service.errors import (
+    BackendFailed,
+    ClientClosed,
+    DeadlineExceeded,
+    InvalidRequest,
+    Overloaded,
+    PayloadTooLarge,
+    ServiceError,
+    Unavailable,
+)
+
+_CHARS_PER_TOKEN_ESTIMATE = 3  # admission estimates tokens before tokenizing; English runs ~4 chars/token
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredItem:
+    score: float
+    tokens: int
+    truncated: bool
+    normalized: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Where a request's time went, in seconds (the queue time is its slowest pair's)."""
+
+    tokenization_s: float
+    queue_s: float
+    inference_s: float
+    total_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreOutcome:
+    items: list[ScoredItem]
+    timings: Timings
+
+    @property
+    def scores(self) -> list[float]:
+        return [item.score for item in self.items]
+
+
+@dataclass(frozen=True)
+class ScorerLimits:
+    max_items_per_request: int
+    max_chars_per_text: int
+    max_length: int
+
+
+class ScoreObserver(Protocol):
+    """Metrics on what was scored; called on the event loop."""
+
+    def on_scored(self, scores: Sequence[float], response_chars: Sequence[int], truncated: Sequence[bool]) -> None: ...
+
+
+def _prompt_chars(prompt: Prompt) -> list[int]:
+    if isinstance(prompt, str):
+        return [len(prompt)]
+    return [len(m.get("content", "")) if isinstance(m, dict) else 0 for m in prompt]
+
+
+class Scorer:
+    """Thread-safety: `score` runs on one event loop; the formatter runs on `tokenizer_threads` threads."""
+
+    def __init__(
+        self,
+        formatter: PairFormatter,
+        batcher: DynamicBatcher,
+        limits: ScorerLimits,
+        score_stats: ScoreStats | None = None,
+        observer: ScoreObserver | None = None,
+        tokenizer_threads: int = 2,
+    ) -> None:
+        self.formatter = formatter
+        self.batcher = batcher
+        self.limits = limits
+        self.score_stats = score_stats
+        self.observer = observer
+        self._pool = ThreadPoolExecutor(max_workers=tokenizer_threads, thread_name_prefix="rmserve-tokenize")
+        self.draining = False  # set when the server begins to shut down (see `score`)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def check_limits(self, pairs: Sequence[tuple[Prompt, str]]) -> None:
+        """Raise PayloadTooLarge/InvalidRequest for a request over the caps (before any tokenizing)."""
+        if not pairs:
+            raise InvalidRequest("at least one item is required")
+        if len(pairs) > self.limits.max_items_per_request:
+            raise PayloadTooLarge(
+                f"{len(pairs)} items in one request; the limit is {self.limits.max_items_per_request}"
+            )
+        cap = self.limits.max_chars_per_text
+        for index, (prompt, response) in enumerate(pairs):
+            if len(response) > cap or any(n > cap for n in _prompt_chars(prompt)):
+                raise PayloadTooLarge(f"item {index} has a text longer than {cap} characters")
+
+    def _estimate_tokens(self, pairs: Sequence[tuple[Prompt, str]]) -> int:
+        total = 0
+        for prompt, response in pairs:
+            chars = sum(_prompt_chars(prompt)) + len(response)
+            total += min(self.limits.max_length, chars // _CHARS_PER_TOKEN_ESTIMATE + 4)
+        return total
+
+    async def score(
+        self,
+        pairs: Sequence[tuple[Prompt, str]],
+        timeout_s: float,
+        disconnected: Awaitable[object] | None = None,
+    ) -> ScoreOutcome:
+        """Raw scores for `pairs` in order; raises a ServiceError (see the module docstring).
+
+        `timeout_s` is the whole request's budget; `disconnected` completes when the client goes away.
+        """
+        started = time.monotonic()
+        deadline = started + timeout_s
+        self.check_limits(pairs)
+        try:
+            admission = self.batcher.admit(len(pairs), self._estimate_tokens(pairs))
+        except QueueFull as exc:
+            raise Overloaded(f"the server is at capacity: {exc}; retry later", exc.retry_after_s) from None
+        except BatcherClosed:
+            raise Unavailable("the server is shutting down", retry_after_s=1.0) from None
+        try:
+            loop = asyncio.get_running_loop()
+            encoded = await loop.run_in_executor(self._pool, self._encode, pairs)
+            tokenized_at = time.monotonic()
+            ticket = self.batcher.submit(encoded, deadline, admission)
+        except BatcherClosed:
+            self.batcher.release(admission)
+            raise Unavailable("the server is shutting down", retry_after_s=1.0) from None
+        except BaseException:
+            self.batcher.release(admission)
+            raise
+        try:
+            results = await self._wait(ticket, deadline, disconnected)
+        except asyncio.CancelledError:
+            if not self.draining:
+                raise
+            # The server cancels the requests still waiting when its shutdown grace period ends: answer 503
+            # (retry on another replica) rather than let it send a bare 500.
+            raise Unavailable(
+                "the server shut down before this request was scored; retry on another replica", retry_after_s=1.0
+            ) from None
+        finally:
+            self.batcher.cancel(ticket)
+        outcome = self._assemble(encoded, results, started, tokenized_at)
+        if self.observer is not None:
+            self.observer.on_scored(
+                outcome.scores, [len(response) for _, response in pairs], [item.truncated for item in outcome.items]
+            )
+        return outcome
+
+    def _encode(self, pairs: Sequence[tuple[Prompt, str]]) -> list[EncodedPair]:
+        encoded = []
+        for index, (prompt, response) in enumerate(pairs):
+            try:
+                encoded.append(self.formatter.encode(prompt, response))
+            except FormattingError as exc:
+                raise InvalidRequest(f"item {index}: {exc}") from None
+        return encoded
+
+    async def _wait(self, ticket: Ticket, deadline: float, disconnected: Awaitable[object] | None) -> list[ItemResult]:
+        done = _all_settled(ticket.futures, asyncio.get_running_loop())
+        waiters: set[asyncio.Future[object]] = {done}
+        gone = asyncio.ensure_future(disconnected) if disconnected is not None else None
+        if gone is not None:
+            waiters.add(gone)
+        try:
+            await asyncio.wait(waiters, timeout=max(0.0, deadline - time.monotonic()), return_when="FIRST_COMPLETED")
+        finally:
+            if gone is not None:
+                gone.cancel()
+        if not done.done():
+            done.cancel()
+            if gone is not None and gone.done() and not gone.cancelled():
+                raise ClientClosed("the client disconnected")
+            raise DeadlineExceeded("the request's deadline passed before its scores were ready")
+        return [_result_of(future) for future in ticket.futures]
+
+    def _assemble(
+        self, encoded: list[EncodedPair], results: list[ItemResult], started: float, tokenized_at: float
+    ) -> ScoreOutcome:
+        stats = self.score_stats
+        items = []
+        for pair, result in zip(encoded, results, strict=True):
+            if not math.isfinite(result.score):
+                raise BackendFailed("the model produced a non-finite score")
+            normalized = (result.score - stats.mean) / stats.std if stats is not None else None
+            items.append(ScoredItem(result.score, pair.num_tokens, pair.truncated, normalized))
+        batches = {r.batch_id: r.inference_s for r in results}
+        timings = Timings(
+            tokenization_s=tokenized_at - started,
+            queue_s=max(r.queue_s for r in results),
+            inference_s=sum(batches.values()),
+            total_s=time.monotonic() - started,
+        )
+        return ScoreOutcome(items, timings)
+
+
+def _result_of(future: Future[ItemResult]) -> ItemResult:
+    """A settled future's result, with batcher and backend failures turned into service errors."""
+    try:
+        return future.result(timeout=0)
+    except ServiceError:
+        raise
+    except ItemExpired:
+        raise DeadlineExceeded("the request's deadline passed while it was queued") from None
+    except BatcherClosed:
+        raise Unavailable("the server is shutting down", retry_after_s=1.0) from None
+    except BackendError as exc:
+        raise BackendFailed(f"the model failed on this batch: {exc}") from None
+    except Exception:
+        raise BackendFailed("the model failed on this batch") from None
+
+
+def _all_settled(futures: Sequence[Future[ItemResult]], loop: asyncio.AbstractEventLoop) -> asyncio.Future[object]:
+    """An asyncio future that completes (on `loop`) once every concurrent future is settled."""
+    waiter: asyncio.Future[object] = loop.create_future()
+    remaining = [len(futures)]
+    lock = threading.Lock()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    def on_settled(_: Future[ItemResult]) -> None:
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            # A closed loop means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake)
+
+    for future in futures:
+        future.add_done_callback(on_settled)
+    return waiter

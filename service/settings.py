@@ -1,0 +1,140 @@
+"""The service's settings: one pydantic-settings class, read from `RMSERVE_*` environment variables.
+
+Build it once (`Settings()` reads the environment at that moment, never at import time) and pass it
+explicitly: `create_app(settings)`. Command-line flags of `rmserve serve` override the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.errors import UserError
+
+BackendName = Literal["auto", "torch", "onnx"]
+DTypeName = Literal["fp32", "fp16", "bf16"]
+_DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d+)$")
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Every knob of `rmserve serve`. Environment: `RMSERVE_<NAME>` (e.g. `RMSERVE_MAX_BATCH_SIZE=1`)."""
+
+    model_config = SettingsConfigDict(env_prefix="RMSERVE_", extra="forbid", protected_namespaces=())
+
+    model: Path | None = Field(default=None, description="model folder; unset = the embedded default model")
+    backend: BackendName = Field(default="auto", description="auto = onnx when the folder has model.onnx, else torch")
+    device: str = Field(default="cpu", description="cpu | cuda | cuda:N")
+    dtype: DTypeName = "fp32"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_length: int | None = Field(default=None, ge=8, description="token cap per pair; default: what the model allows")
+
+    max_batch_size: int = Field(default=64, ge=1, description="most pairs in one forward pass (1 = batching off)")
+    max_batch_tokens: int = Field(default=16384, ge=8, description="most padded tokens (rows x longest) in one pass")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="longest a pair waits for a batch to fill")
+    workers: int | None = Field(default=None, ge=1, description="backend worker threads; default per device")
+    threads_per_worker: int | None = Field(default=None, ge=1, description="torch/onnx threads per worker (CPU)")
+    max_queue_items: int = Field(default=4096, ge=1, description="queued pairs beyond which requests get 429")
+    max_queue_tokens: int = Field(default=2_000_000, ge=1, description="queued tokens beyond which requests get 429")
+
+    request_timeout_s: float = Field(default=30.0, gt=0, description="default deadline of a request")
+    max_request_timeout_s: float = Field(default=300.0, gt=0, description="cap on a request's own timeout_s")
+    max_items_per_request: int = Field(default=1024, ge=1)
+    max_chars_per_text: int = Field(
+        default=200_000, ge=1, description="cap per prompt/response, checked pre-tokenizing"
+    )
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="request body cap, checked pre-parsing")
+
+    gate_threshold: float = Field(default=0.0, description="default threshold of /v1/gate (raw score)")
+    api_keys: str = Field(default="", description="comma-separated bearer keys; empty = no authentication")
+    behind_gateway: bool = Field(default=False, description="allow a non-loopback bind without API keys")
+    shutdown_grace_s: float = Field(default=30.0, ge=0, description="drain time for accepted requests after SIGTERM")
+    trust_remote_code: bool = False
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    onnx_providers: str = Field(default="", description="comma-separated onnxruntime providers; empty = by device")
+    profile_budget_s: float = Field(
+        default=8.0, ge=0, description="warm-up seconds spent timing batch shapes for the cost model (0 = assume)"
+    )
+    backend_factory: str | None = Field(
+        default=None,
+        description="'module:callable' building a Backend from (ModelFolder, Settings), used instead of the "
+        "built-in backends (custom hardware, fault-injection tests)",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not _DEVICE_PATTERN.match(value):
+            raise ValueError("device must be cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _lower_dtype(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def onnx_provider_list(self) -> list[str]:
+        return [name.strip() for name in self.onnx_providers.split(",") if name.strip()]
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def resolved_workers(self) -> int:
+        """Backend worker threads. CPU: up to 4 single-model workers (two 1-thread workers beat one 2-thread
+        worker on a 2-core box); GPU: 2, so that one batch is padded and copied while the other runs."""
+        if self.workers:
+            return self.workers
+        return 2 if self.on_gpu else max(1, min(4, cpu_count()))
+
+    def resolved_threads_per_worker(self) -> int:
+        """Intra-op threads per worker: the CPUs shared out among the workers (1 on GPU)."""
+        if self.threads_per_worker:
+            return self.threads_per_worker
+        return 1 if self.on_gpu else max(1, cpu_count() // self.resolved_workers())
+
+    def effective_timeout_s(self, requested_s: float | None) -> float:
+        """A request's deadline in seconds: its own timeout_s capped by max_request_timeout_s."""
+        return min(requested_s if requested_s else self.request_timeout_s, self.max_request_timeout_s)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class UnsafeBindError(UserError, ValueError):
+    """A public bind without API keys and without `behind_gateway`."""
+
+
+def check_bind_safety(settings: Settings) -> None:
+    """Refuse to listen on a non-loopback address with no API keys unless a gateway authenticates."""
+    if is_loopback(settings.host) or settings.api_key_list or settings.behind_gateway:
+        return
+    raise UnsafeBindError(
+        f"refusing to bind {settings.host} without API keys: set RMSERVE_API_KEYS (or --api-keys), "
+        "or --behind-gateway when an authenticating gateway fronts the service"
+    )

@@ -1,0 +1,207 @@
+"""The dynamic batcher with fake backends: order, splitting, budgets, admission, deadlines, settling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from models.formatting import EncodedPair
+from service.batcher import (
+    BatcherClosed,
+    BatcherConfig,
+    DynamicBatcher,
+    ItemExpired,
+    QueueFull,
+    WorkerDied,
+)
+from service.cost_model import CostModel
+from tests.service.fault_backends import FailingBackend, FakeBackend, reference_score
+
+
+def pair(n_tokens: int, salt: int = 0) -> EncodedPair:
+    return EncodedPair(tuple((salt * 7 + i) % 50 + 1 for i in range(n_tokens)), None, False)
+
+
+def far_deadline() -> float:
+    return time.monotonic() + 60.0
+
+
+def config(**overrides: int | float) -> BatcherConfig:
+    values: dict[str, int | float] = {"max_batch_size": 8, "max_batch_tokens": 4096, "max_wait_ms": 0.0, "workers": 1}
+    values.update(overrides)
+    return BatcherConfig(**values)  # type: ignore[arg-type]
+
+
+def results(futures: Sequence, timeout_s: float = 30.0) -> list[float]:
+    return [f.result(timeout=timeout_s).score for f in futures]
+
+
+def test_scores_come_back_in_request_order_when_split_across_batches() -> None:
+    backend = FakeBackend()
+    batcher = DynamicBatcher(backend, config(max_batch_size=4))
+    pairs = [pair(5 + (i * 37) % 90, salt=i) for i in range(30)]
+    ticket = batcher.submit(pairs, far_deadline())
+    batcher.start()
+    try:
+        assert results(ticket.futures) == pytest.approx([reference_score(p) for p in pairs])
+    finally:
+        batcher.close()
+    assert len(backend.batches) >= 30 / 4
+    assert all(len(b) <= 4 for b in backend.batches)
+    assert sum(len(b) for b in backend.batches) == 30
+
+
+def test_batches_respect_the_token_budget_and_group_similar_lengths() -> None:
+    backend = FakeBackend()
+    batcher = DynamicBatcher(backend, config(max_batch_size=16, max_batch_tokens=800))
+    short = [pair(10, salt=i) for i in range(12)]
+    long = [pair(200, salt=i) for i in range(12)]
+    mixed = [p for two in zip(short, long, strict=True) for p in two]  # arrival order alternates lengths
+    ticket = batcher.submit(mixed, far_deadline())
+    batcher.start()
+    try:
+        results(ticket.futures)
+    finally:
+        batcher.close()
+    for batch in backend.batches:
+        lengths = [p.num_tokens for p in batch]
+        assert len(batch) * max(lengths) <= 800
+        assert len(set(lengths)) == 1, f"a batch mixed lengths {lengths}"
+
+
+def test_cost_model_decides_the_batch_size() -> None:
+    # Per-row cost that grows with the batch (a CPU where big batches lose): the planner runs single pairs.
+    cpu_like = CostModel({(r, t): 1e-3 * r * r * t for r in (1, 2, 4, 8) for t in (16, 64)})
+    # A large fixed cost per pass (a GPU): the planner fills the batch.
+    gpu_like = CostModel({(r, t): 1.0 + 1e-6 * r * t for r in (1, 8) for t in (16, 64)})
+    sizes = {}
+    for name, model in (("cpu", cpu_like), ("gpu", gpu_like)):
+        backend = FakeBackend()
+        batcher = DynamicBatcher(backend, config(max_batch_size=8), cost_model=model)
+        ticket = batcher.submit([pair(16, salt=i) for i in range(16)], far_deadline())
+        batcher.start()
+        results(ticket.futures)
+        batcher.close()
+        sizes[name] = {len(b) for b in backend.batches}
+    assert sizes["cpu"] == {1}
+    assert sizes["gpu"] == {8}
+
+
+def test_admission_refuses_when_queue_is_full_but_always_admits_into_an_empty_queue() -> None:
+    batcher = DynamicBatcher(FakeBackend(), config(max_queue_items=4, max_queue_tokens=1000))
+    big = batcher.admit(10, 5000)  # larger than both bounds, but the queue is empty
+    batcher.release(big)
+    first = batcher.admit(3, 30)
+    with pytest.raises(QueueFull) as refused:
+        batcher.admit(2, 20)
+    assert refused.value.retry_after_s >= 1
+    batcher.submit([pair(10), pair(10), pair(10)], far_deadline(), first)
+    assert batcher.queued_items == 3
+    with pytest.raises(QueueFull):
+        batcher.admit(1, 999)  # room in items, not in tokens
+    batcher.admit(1, 10)
+    batcher.close(drain=False)
+
+
+def test_expired_and_cancelled_pairs_never_reach_the_backend() -> None:
+    backend = FakeBackend()
+    batcher = DynamicBatcher(backend, config())
+    expired = batcher.submit([pair(12, salt=1)], time.monotonic() - 1.0)
+    cancelled = batcher.submit([pair(13, salt=2), pair(14, salt=3)], far_deadline())
+    kept = batcher.submit([pair(15, salt=4)], far_deadline())
+    batcher.cancel(cancelled)
+    assert batcher.queued_items == 2
+    batcher.start()
+    try:
+        assert results(kept.futures) == pytest.approx([reference_score(pair(15, salt=4))])
+        with pytest.raises(ItemExpired):
+            expired.futures[0].result(timeout=30)
+    finally:
+        batcher.close()
+    assert all(f.cancelled() for f in cancelled.futures)
+    ran = {p.num_tokens for b in backend.batches for p in b}
+    assert ran == {15}
+    assert batcher.queued_items == 0 and batcher.queued_tokens == 0
+
+
+def test_a_failing_batch_fails_only_its_own_futures() -> None:
+    backend = FailingBackend(poison_tokens=20)
+    batcher = DynamicBatcher(backend, config(max_batch_size=1))
+    good = batcher.submit([pair(30, salt=i) for i in range(4)], far_deadline())
+    bad = batcher.submit([pair(20, salt=i) for i in range(2)], far_deadline())
+    batcher.start()
+    try:
+        assert results(good.futures) == pytest.approx([reference_score(pair(30, salt=i)) for i in range(4)])
+        for future in bad.futures:
+            with pytest.raises(RuntimeError, match="injected failure"):
+                future.result(timeout=30)
+        # The service goes on after a failed batch.
+        after = batcher.submit([pair(31)], far_deadline())
+        assert results(after.futures) == pytest.approx([reference_score(pair(31))])
+    finally:
+        batcher.close()
+
+
+class WrongLengthBackend(FakeBackend):
+    def score(self, batch: Sequence[EncodedPair]) -> np.ndarray:
+        return np.zeros(len(batch) + 1, dtype=np.float32)
+
+
+def test_a_backend_returning_the_wrong_number_of_scores_fails_the_whole_batch() -> None:
+    batcher = DynamicBatcher(WrongLengthBackend(), config())
+    ticket = batcher.submit([pair(10, salt=i) for i in range(3)], far_deadline())
+    batcher.start()
+    try:
+        for future in ticket.futures:
+            with pytest.raises(RuntimeError, match="scores for a batch"):
+                future.result(timeout=30)
+    finally:
+        batcher.close()
+
+
+class DyingBackend(FakeBackend):
+    """Kills its worker thread (a BaseException, as a misbehaving extension might raise) once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.died = False
+
+    def score(self, batch: Sequence[EncodedPair]) -> np.ndarray:
+        if not self.died:
+            self.died = True
+            raise SystemExit("backend killed its thread")
+        return super().score(batch)
+
+
+def test_a_dead_worker_settles_its_batch_and_is_replaced() -> None:
+    batcher = DynamicBatcher(DyingBackend(), config(max_batch_size=1))
+    first = batcher.submit([pair(10, salt=1)], far_deadline())
+    batcher.start()
+    try:
+        with pytest.raises(WorkerDied):
+            first.futures[0].result(timeout=30)
+        second = batcher.submit([pair(11, salt=2)], far_deadline())
+        assert results(second.futures) == pytest.approx([reference_score(pair(11, salt=2))])
+    finally:
+        batcher.close()
+    assert batcher.worker_restarts == 1
+
+
+def test_close_drains_or_refuses() -> None:
+    drained = DynamicBatcher(FakeBackend(), config())
+    kept = drained.submit([pair(10, salt=i) for i in range(5)], far_deadline())
+    drained.start()
+    drained.close(drain=True)
+    assert len(results(kept.futures)) == 5
+
+    refused = DynamicBatcher(FakeBackend(), config())
+    dropped = refused.submit([pair(10, salt=i) for i in range(5)], far_deadline())
+    refused.close(drain=False)
+    for future in dropped.futures:
+        with pytest.raises(BatcherClosed):
+            future.result(timeout=30)
+    with pytest.raises(BatcherClosed):
+        refused.admit(1, 10)
