@@ -1,0 +1,85 @@
+"""Each public client method as a `Call`: the requests it sends and how their answers become its result.
+
+Shared by the sync and the async client, so both send exactly the same requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from service.client._core import Call, Limits, chunk_bounds, encode_json
+from service.client.types import (
+    JSON,
+    CompareResult,
+    GateResult,
+    Pair,
+    Prompt,
+    RankResult,
+    ScoreResult,
+    merge_scores,
+    pair_to_json,
+    parse_compare,
+    parse_gate,
+    parse_rank,
+    parse_score,
+    prompt_to_json,
+    rank_locally,
+)
+
+
+def score_call(pairs: Sequence[Pair], limits: Limits, timeout_s: float) -> Call[ScoreResult]:
+    """/v1/score in chunks that respect `limits`; the merged result keeps the order of `pairs`."""
+    items = [pair_to_json(pair) for pair in pairs]
+    if not items:
+        raise ValueError("score() needs at least one pair")
+    bounds = chunk_bounds(items, limits)
+    requests: list[tuple[str, str, JSON | None]] = [
+        ("POST", "/v1/score", {"items": items[start:end], "timeout_s": timeout_s}) for start, end in bounds
+    ]
+
+    def combine(bodies: list[JSON]) -> ScoreResult:
+        parts = [parse_score(body, end - start) for body, (start, end) in zip(bodies, bounds, strict=True)]
+        return merge_scores(parts)
+
+    return Call(requests, combine)
+
+
+def rank_call(
+    prompt: Prompt, responses: Sequence[str], top_k: int | None, limits: Limits, timeout_s: float
+) -> Call[RankResult]:
+    """/v1/rank when the group fits in one request; a larger group is scored in chunks through /v1/score and
+    ranked here (same model, same scores; ties go to the lower index)."""
+    if not responses:
+        raise ValueError("rank() needs at least one response")
+    if top_k is not None and top_k < 1:
+        raise ValueError("top_k must be at least 1")
+    body: JSON = {"prompt": prompt_to_json(prompt), "responses": list(responses), "timeout_s": timeout_s}
+    if top_k is not None:
+        body["top_k"] = top_k
+    n = len(responses)
+    if n <= limits.max_items_per_request and len(encode_json(body)) <= limits.max_body_bytes:
+        return Call([("POST", "/v1/rank", body)], lambda bodies: parse_rank(bodies[0], n))
+    scores = score_call([(prompt, response) for response in responses], limits, timeout_s)
+    return Call(scores.requests, lambda bodies: rank_locally(scores.combine(bodies), top_k))
+
+
+def compare_call(prompt: Prompt, response_a: str, response_b: str, timeout_s: float) -> Call[CompareResult]:
+    body: JSON = {
+        "prompt": prompt_to_json(prompt),
+        "response_a": response_a,
+        "response_b": response_b,
+        "timeout_s": timeout_s,
+    }
+    return Call([("POST", "/v1/compare", body)], lambda bodies: parse_compare(bodies[0]))
+
+
+def gate_call(prompt: Prompt, response: str, threshold: float | None, timeout_s: float) -> Call[GateResult]:
+    body: JSON = {"prompt": prompt_to_json(prompt), "response": response, "timeout_s": timeout_s}
+    if threshold is not None:
+        body["threshold"] = threshold
+    return Call([("POST", "/v1/gate", body)], lambda bodies: parse_gate(bodies[0]))
+
+
+def get_call(path: str) -> Call[JSON]:
+    """A GET whose JSON object is the result (/v1/models, /health)."""
+    return Call([("GET", path, None)], lambda bodies: bodies[0])

@@ -1,0 +1,236 @@
+"""`AsyncRewardClient`: the asyncio twin of `RewardClient`, with the same methods, arguments and errors.
+
+One client belongs to one event loop (its pooled connections do): create it in the loop that uses it. A
+call whose items span several requests runs them as tasks, at most `max_concurrency` at a time; when one
+fails for good the others are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
+
+import httpx
+
+from service.client import _calls
+from service.client._core import (
+    DEFAULT_BASE_URL,
+    Call,
+    ClientConfig,
+    Deadline,
+    Limits,
+    RetryPolicy,
+    encode_json,
+    error_from_response,
+    is_retryable_transport_error,
+    limits_from_models,
+    next_delay_s,
+    read_json,
+)
+from service.client.errors import ConnectionFailedError, OverloadedError, RewardServiceError
+from service.client.types import JSON, CompareResult, GateResult, Pair, Prompt, RankResult, ScoreResult
+
+if TYPE_CHECKING:
+    from service.integrations.trl import AsyncTRLRewardFunc
+
+T = TypeVar("T")
+
+
+class AsyncRewardClient:
+    """Asyncio client: `score`, `rank`, `compare`, `gate`, `models`, `health`, `ready`, all awaitable.
+
+    ```python
+    async with AsyncRewardClient("http://127.0.0.1:8000") as client:
+        (await client.score([("What is 2+2?", "4")])).scores
+    ```
+
+    `transport` replaces the network: `httpx.ASGITransport(app=create_app(settings))` runs the server in
+    process, `httpx.MockTransport` fakes it. Every method takes `timeout_s`, the total time of that call.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+        max_items_per_request: int | None = None,
+        max_body_bytes: int | None = None,
+        max_concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = ClientConfig(
+            base_url=base_url,
+            api_key=api_key,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            max_items_per_request=max_items_per_request,
+            max_body_bytes=max_body_bytes,
+            max_concurrency=max_concurrency,
+            retry=retry or RetryPolicy(),
+        )
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers=self.config.headers(),
+            transport=transport,
+            limits=httpx.Limits(max_connections=max(max_concurrency, 10), max_keepalive_connections=max_concurrency),
+        )
+        self._rng = random.Random()
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._limits: Limits | None = None
+
+    @classmethod
+    def from_config(cls, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> AsyncRewardClient:
+        return cls(
+            config.base_url,
+            api_key=config.api_key,
+            timeout_s=config.timeout_s,
+            connect_timeout_s=config.connect_timeout_s,
+            max_items_per_request=config.max_items_per_request,
+            max_body_bytes=config.max_body_bytes,
+            max_concurrency=config.max_concurrency,
+            retry=config.retry,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AsyncRewardClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool. The client cannot be used afterwards."""
+        await self._http.aclose()
+
+    async def score(self, pairs: Sequence[Pair], *, timeout_s: float | None = None) -> ScoreResult:
+        """Raw rewards of `(prompt, response)` pairs, in order; long lists go out as concurrent chunks."""
+        deadline = self._deadline(timeout_s)
+        limits = await self._get_limits(deadline)
+        return await self._run(_calls.score_call(pairs, limits, deadline.timeout_s), deadline)
+
+    async def rank(
+        self, prompt: Prompt, responses: Sequence[str], *, top_k: int | None = None, timeout_s: float | None = None
+    ) -> RankResult:
+        """Best-of-n: the responses to one prompt, ranked best first."""
+        deadline = self._deadline(timeout_s)
+        limits = await self._get_limits(deadline)
+        return await self._run(_calls.rank_call(prompt, responses, top_k, limits, deadline.timeout_s), deadline)
+
+    async def compare(
+        self, prompt: Prompt, response_a: str, response_b: str, *, timeout_s: float | None = None
+    ) -> CompareResult:
+        """Both scores and the Bradley-Terry probability that `response_a` is preferred."""
+        deadline = self._deadline(timeout_s)
+        return await self._run(_calls.compare_call(prompt, response_a, response_b, deadline.timeout_s), deadline)
+
+    async def gate(
+        self, prompt: Prompt, response: str, *, threshold: float | None = None, timeout_s: float | None = None
+    ) -> GateResult:
+        """Allow or block `response`: its score against `threshold` (default: the server's)."""
+        deadline = self._deadline(timeout_s)
+        return await self._run(_calls.gate_call(prompt, response, threshold, deadline.timeout_s), deadline)
+
+    async def models(self, *, timeout_s: float | None = None) -> JSON:
+        """The server's /v1/models: what is loaded, from where, how, and its limits."""
+        return await self._run(_calls.get_call("/v1/models"), self._deadline(timeout_s))
+
+    async def health(self, *, timeout_s: float | None = None) -> JSON:
+        """The server's /health (liveness)."""
+        return await self._run(_calls.get_call("/health"), self._deadline(timeout_s))
+
+    async def ready(self, *, timeout_s: float = 5.0) -> bool:
+        """Whether /ready answers 200 now (one try, no retries): the model is loaded and not draining."""
+        try:
+            response = await self._http.get("/ready", timeout=timeout_s)
+        except httpx.TransportError:
+            return False
+        return response.status_code == 200
+
+    def as_trl_reward_func(self, *, name: str = "rmserve", normalized: bool = False) -> AsyncTRLRewardFunc:
+        """This client as an async TRL `GRPOTrainer` reward function (TRL awaits it on its own event loop)."""
+        from service.integrations.trl import AsyncTRLRewardFunc
+
+        return AsyncTRLRewardFunc(self, name=name, normalized=normalized)
+
+    def _deadline(self, timeout_s: float | None) -> Deadline:
+        return Deadline(self.config.timeout_s if timeout_s is None else timeout_s)
+
+    async def _get_limits(self, deadline: Deadline) -> Limits:
+        if self.config.max_items_per_request is not None and self.config.max_body_bytes is not None:
+            return limits_from_models(self.config, None)
+        if self._limits is None:
+            # Two calls racing here both ask /v1/models and store the same answer: harmless, so no lock.
+            served: JSON = await self._run(_calls.get_call("/v1/models"), deadline)
+            self._limits = limits_from_models(self.config, served)
+        return self._limits
+
+    async def _run(self, call: Call[T], deadline: Deadline) -> T:
+        """Send the call's requests (concurrently when there are several) and combine the answers in order."""
+        if len(call.requests) == 1:
+            return call.combine([await self._send(*call.requests[0], deadline)])
+        gate = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def bounded(method: str, path: str, body: JSON | None) -> JSON:
+            async with gate:
+                return await self._send(method, path, body, deadline)
+
+        tasks = [asyncio.ensure_future(bounded(*request)) for request in call.requests]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in tasks:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            return call.combine([task.result() for task in tasks])
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _send(self, method: str, path: str, body: JSON | None, deadline: Deadline) -> JSON:
+        """One request with retries on connection errors and 429/503, within the call's deadline."""
+        content = None if body is None else encode_json(body)
+        headers = None if body is None else {"Content-Type": "application/json"}
+        retry_number = 0
+        while True:
+            if deadline.remaining_s() <= 0:
+                raise deadline.expired()
+            error: RewardServiceError
+            retry_after: float | None = None
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    content=content,
+                    headers=headers,
+                    timeout=deadline.attempt_timeout(self.config.connect_timeout_s),
+                )
+            except httpx.TimeoutException as exc:
+                if deadline.remaining_s() <= 0:
+                    raise deadline.expired() from exc
+                error = ConnectionFailedError(f"{method} {path}: {type(exc).__name__}")
+                error.__cause__ = exc
+            except httpx.TransportError as exc:
+                if not is_retryable_transport_error(exc):
+                    raise ConnectionFailedError(f"{method} {path}: {exc}") from exc
+                error = ConnectionFailedError(f"{method} {path}: {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+            else:
+                if response.status_code < 400:
+                    return read_json(response)
+                error = error_from_response(response)
+                if not isinstance(error, OverloadedError):
+                    raise error
+                retry_after = error.retry_after_s
+            retry_number += 1
+            delay = next_delay_s(self.config.retry, retry_number, retry_after, deadline, self._rng)
+            if delay is None:
+                raise error
+            await self._sleep(delay)

@@ -1,0 +1,238 @@
+"""What the client sends and what it returns: input normalisation and typed results.
+
+A prompt is a string or a list of chat messages `{"role", "content"}`; a response is a string. A pair may
+be given as a `(prompt, response)` tuple or a mapping with "prompt" and "response" keys. Results are frozen
+dataclasses; `raw` keeps the server's whole JSON answer for fields this client does not name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from service.client.errors import UnexpectedResponseError
+
+Message: TypeAlias = Mapping[str, Any]
+Prompt: TypeAlias = str | Sequence[Message]
+Pair: TypeAlias = tuple[Prompt, str] | Mapping[str, Any]
+JSON: TypeAlias = dict[str, Any]
+
+
+def prompt_to_json(prompt: Prompt) -> str | list[dict[str, Any]]:
+    """A prompt as the API takes it: the string itself, or the messages as plain dicts."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, Sequence):
+        messages = [dict(m) for m in prompt if isinstance(m, Mapping)]
+        if len(messages) == len(prompt):
+            return messages
+    raise TypeError(f"a prompt must be a string or a list of {{'role', 'content'}} messages, not {type(prompt)}")
+
+
+def pair_to_json(pair: Pair) -> JSON:
+    """One `{"prompt", "response"}` item of /v1/score from a tuple or a mapping."""
+    if isinstance(pair, Mapping):
+        if "prompt" not in pair or "response" not in pair:
+            raise TypeError("a pair mapping needs the keys 'prompt' and 'response'")
+        prompt, response = pair["prompt"], pair["response"]
+    elif isinstance(pair, tuple) and len(pair) == 2:
+        prompt, response = pair
+    else:
+        raise TypeError(f"a pair is a (prompt, response) tuple or a mapping, not {type(pair)}")
+    if not isinstance(response, str):
+        raise TypeError(f"a response must be a string, not {type(response)}")
+    return {"prompt": prompt_to_json(prompt), "response": response}
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = body.get(name)
+    if not isinstance(value, kind):
+        raise UnexpectedResponseError(f"the server's answer has no valid {name!r} field")
+    return value
+
+
+def _float(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UnexpectedResponseError(f"the server's answer has a non-numeric {what}")
+    return float(value)
+
+
+def _optional_float(value: Any, what: str) -> float | None:
+    return None if value is None else _float(value, what)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemScore:
+    """One scored pair: the raw reward, its token count, whether it was cut, and the z-score if known."""
+
+    score: float
+    tokens: int | None
+    truncated: bool
+    normalized: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """Scores of a list of pairs, in the order they were given (one request or many chunks merged)."""
+
+    model: str
+    weights_digest: str | None
+    items: list[ItemScore]
+    raw: list[JSON] = field(repr=False, default_factory=list)
+
+    @property
+    def scores(self) -> list[float]:
+        return [item.score for item in self.items]
+
+    @property
+    def normalized(self) -> list[float] | None:
+        """z-scores from the model card's statistics, or None when the model has none."""
+        values = [item.normalized for item in self.items]
+        return None if any(v is None for v in values) else [float(v) for v in values if v is not None]
+
+    @property
+    def truncated_fraction(self) -> float:
+        return sum(item.truncated for item in self.items) / len(self.items) if self.items else 0.0
+
+
+def parse_score(body: JSON, n_expected: int) -> ScoreResult:
+    """A /v1/score answer for `n_expected` items; raises UnexpectedResponseError on any mismatch."""
+    model = _field(body, "model", str)
+    scores = _field(body, "scores", list)
+    details = body.get("items")
+    if len(scores) != n_expected:
+        raise UnexpectedResponseError(f"asked for {n_expected} scores, the server sent {len(scores)}")
+    if not isinstance(details, list) or len(details) != n_expected:
+        details = [{} for _ in scores]
+    items = []
+    for score, detail in zip(scores, details, strict=True):
+        detail = detail if isinstance(detail, Mapping) else {}
+        tokens = detail.get("tokens")
+        items.append(
+            ItemScore(
+                score=_float(score, "score"),
+                tokens=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
+                truncated=bool(detail.get("truncated", False)),
+                normalized=_optional_float(detail.get("normalized"), "normalized score"),
+            )
+        )
+    digest = body.get("weights_digest")
+    return ScoreResult(model, digest if isinstance(digest, str) else None, items, [body])
+
+
+def merge_scores(parts: Sequence[ScoreResult]) -> ScoreResult:
+    """Chunks of one call joined in order. All chunks must come from the same model and weights: a model
+    swapped in the middle of a call (a rolling deploy) would mix two reward scales in one batch."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    identities = {(p.model, p.weights_digest) for p in parts}
+    if len(identities) > 1:
+        raise UnexpectedResponseError(f"the chunks of one call were scored by different models: {sorted(identities)}")
+    return ScoreResult(
+        parts[0].model,
+        parts[0].weights_digest,
+        [item for part in parts for item in part.items],
+        [body for part in parts for body in part.raw],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RankResult:
+    """Best-of-n: `scores` in the order of the responses, `ranking` the response indices best first (only
+    the first `top_k` when asked), `zscores` the scores standardised within the group (GRPO advantages)."""
+
+    model: str
+    weights_digest: str | None
+    scores: list[float]
+    ranking: list[int]
+    zscores: list[float]
+    raw: JSON = field(repr=False, default_factory=dict)
+
+    @property
+    def best_index(self) -> int:
+        return self.ranking[0]
+
+
+def group_zscores(scores: Sequence[float]) -> list[float]:
+    """(s - mean) / std over one group (population std); all zeros when the scores are all equal."""
+    mean = sum(scores) / len(scores)
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    return [0.0 if std == 0 else (s - mean) / std for s in scores]
+
+
+def rank_locally(scores: ScoreResult, top_k: int | None) -> RankResult:
+    """A ranking computed here from /v1/score results, for groups larger than one request may carry:
+    best first, ties broken by the lower index (the order a stable sort gives)."""
+    values = scores.scores
+    ranking = sorted(range(len(values)), key=lambda i: -values[i])
+    return RankResult(scores.model, scores.weights_digest, values, ranking[:top_k], group_zscores(values))
+
+
+def parse_rank(body: JSON, n_expected: int) -> RankResult:
+    model = _field(body, "model", str)
+    scores = [_float(s, "score") for s in _field(body, "scores", list)]
+    ranking = _field(body, "ranking", list)
+    if len(scores) != n_expected or not all(isinstance(i, int) and 0 <= i < n_expected for i in ranking):
+        raise UnexpectedResponseError("the server's ranking does not match the responses sent")
+    zscores = body.get("zscores")
+    if isinstance(zscores, list) and len(zscores) == n_expected:
+        zvalues = [_float(z, "z-score") for z in zscores]
+    else:
+        zvalues = group_zscores(scores)
+    digest = body.get("weights_digest")
+    return RankResult(model, digest if isinstance(digest, str) else None, scores, list(ranking), zvalues, body)
+
+
+@dataclass(frozen=True, slots=True)
+class CompareResult:
+    """Two responses to one prompt: both raw scores and `prob_a_preferred = sigmoid(score_a - score_b)`."""
+
+    model: str
+    weights_digest: str | None
+    score_a: float
+    score_b: float
+    prob_a_preferred: float
+    raw: JSON = field(repr=False, default_factory=dict)
+
+
+def parse_compare(body: JSON) -> CompareResult:
+    model = _field(body, "model", str)
+    score_a = _float(body.get("score_a"), "score_a")
+    score_b = _float(body.get("score_b"), "score_b")
+    prob = _float(body.get("prob_a_preferred"), "prob_a_preferred")
+    digest = body.get("weights_digest")
+    return CompareResult(model, digest if isinstance(digest, str) else None, score_a, score_b, prob, body)
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """A safety-gate decision: `allow` is True when `score >= threshold`."""
+
+    model: str
+    weights_digest: str | None
+    allow: bool
+    score: float
+    threshold: float
+    raw: JSON = field(repr=False, default_factory=dict)
+
+    @property
+    def decision(self) -> str:
+        return "allow" if self.allow else "block"
+
+
+def parse_gate(body: JSON) -> GateResult:
+    model = _field(body, "model", str)
+    decision = body.get("decision")
+    if decision not in ("allow", "block"):
+        raise UnexpectedResponseError("the server's gate answer has no 'decision' of allow or block")
+    digest = body.get("weights_digest")
+    return GateResult(
+        model,
+        digest if isinstance(digest, str) else None,
+        decision == "allow",
+        _float(body.get("score"), "score"),
+        _float(body.get("threshold"), "threshold"),
+        body,
+    )

@@ -1,0 +1,133 @@
+"""rmserve as a TRL `GRPOTrainer` reward function.
+
+TRL calls a reward function as `f(prompts=..., completions=..., completion_ids=..., **kwargs) -> list[float]`,
+one reward per completion, and logs it under its `__name__`. Prompts and completions come in two formats:
+
+- standard: `prompts[i]` and `completions[i]` are strings;
+- conversational: `prompts[i]` is a list of `{"role", "content"}` messages and `completions[i]` a list of
+  messages produced by the policy (one assistant message, more when tools were called).
+
+For a conversational pair the prompt messages are sent as the prompt (the server applies the reward
+model's own chat template) and the text of the completion's assistant messages, joined by newlines, is the
+response. Message content given as a list of parts keeps its text parts.
+
+`TRLRewardFunc` (blocking) and `AsyncTRLRewardFunc` (awaited on TRL's event loop, concurrently with other
+async reward functions) are callable objects, not closures: they pickle (as their client's configuration,
+without an injected transport), which TRL's asynchronous GRPO needs to ship reward functions to its rollout
+worker process. When TRL passes `log_metric`, the fraction of pairs the server truncated is logged as
+`<name>/truncated_frac`: a policy whose answers outgrow the reward model's window earns rewards for cut text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from service.client._core import ClientConfig
+from service.client.async_client import AsyncRewardClient
+from service.client.sync_client import RewardClient
+from service.client.types import Prompt, ScoreResult
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return "".join(
+            part.get("text", "") for part in content if isinstance(part, Mapping) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _prompt(prompt: Any) -> Prompt:
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
+        return [{"role": m.get("role"), "content": _content_text(m.get("content"))} for m in prompt]
+    raise TypeError(f"a TRL prompt is a string or a list of messages, not {type(prompt)}")
+
+
+def _response(completion: Any) -> str:
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence):
+        texts = [
+            _content_text(m.get("content"))
+            for m in completion
+            if isinstance(m, Mapping) and m.get("role", "assistant") == "assistant"
+        ]
+        return "\n".join(text for text in texts if text)
+    raise TypeError(f"a TRL completion is a string or a list of messages, not {type(completion)}")
+
+
+def trl_pairs(prompts: Sequence[Any], completions: Sequence[Any]) -> list[tuple[Prompt, str]]:
+    """(prompt, response) pairs for /v1/score from TRL's prompts and completions, in either format."""
+    if len(prompts) != len(completions):
+        raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+    return [(_prompt(p), _response(c)) for p, c in zip(prompts, completions, strict=True)]
+
+
+def _rewards(result: ScoreResult, normalized: bool) -> list[float]:
+    if not normalized:
+        return result.scores
+    values = result.normalized
+    if values is None:
+        raise ValueError(
+            "normalized rewards were asked for, but the served model has no score statistics in its card; "
+            "use normalized=False for raw rewards"
+        )
+    return values
+
+
+def _log(kwargs: Mapping[str, Any], name: str, result: ScoreResult) -> None:
+    log_metric = kwargs.get("log_metric")
+    if callable(log_metric):
+        log_metric(f"{name}/truncated_frac", result.truncated_fraction)
+
+
+class TRLRewardFunc:
+    """A blocking GRPO reward function backed by a `RewardClient`: raw rewards by default, z-scores from the
+    model card's statistics with `normalized=True`."""
+
+    def __init__(self, client: RewardClient, *, name: str = "rmserve", normalized: bool = False) -> None:
+        self.client = client
+        self.__name__ = name
+        self.normalized = normalized
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        result = self.client.score(trl_pairs(prompts, completions))
+        _log(kwargs, self.__name__, result)
+        return _rewards(result, self.normalized)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.client.config, "name": self.__name__, "normalized": self.normalized}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        config: ClientConfig = state["config"]
+        self.client = RewardClient.from_config(config)
+        self.__name__ = state["name"]
+        self.normalized = state["normalized"]
+
+
+class AsyncTRLRewardFunc:
+    """The async twin of `TRLRewardFunc`, backed by an `AsyncRewardClient`. TRL awaits it on its own event
+    loop, so create the client without using it elsewhere first (its connections belong to one loop)."""
+
+    def __init__(self, client: AsyncRewardClient, *, name: str = "rmserve", normalized: bool = False) -> None:
+        self.client = client
+        self.__name__ = name
+        self.normalized = normalized
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        result = await self.client.score(trl_pairs(prompts, completions))
+        _log(kwargs, self.__name__, result)
+        return _rewards(result, self.normalized)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.client.config, "name": self.__name__, "normalized": self.normalized}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        config: ClientConfig = state["config"]
+        self.client = AsyncRewardClient.from_config(config)
+        self.__name__ = state["name"]
+        self.normalized = state["normalized"]

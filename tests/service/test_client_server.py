@@ -1,0 +1,66 @@
+"""The blocking client against the real server process: every method, chunking against the server's own
+limits, and the server's real error answers arriving as the client's typed errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.client import InvalidRequestError, PayloadTooLargeError, RewardClient
+from tests.service.server_process import shared_server
+
+
+@pytest.fixture(scope="module")
+def server_url(request: pytest.FixtureRequest, tiny_encoder_dir: Path) -> str:
+    return shared_server(request.config, tiny_encoder_dir)
+
+
+def test_every_method_against_the_real_server(server_url: str) -> None:
+    conversation = [{"role": "user", "content": "How do I keep basil fresh?"}]
+    replies = [
+        "Trim the stems and keep it in a glass of water.",
+        "Put it in the freezer.",
+        "I don't know.",
+    ]
+    with RewardClient(server_url) as client:
+        info = client.models()
+        assert info["limits"]["max_items_per_request"] >= 1
+        assert client.health()["status"] == "ok" and client.ready()
+        scored = client.score([(conversation, r) for r in replies])
+        ranked = client.rank(conversation, replies, top_k=2)
+        compared = client.compare(conversation, replies[0], replies[1])
+        gated = client.gate(conversation, replies[0], threshold=scored.scores[0] + 1.0)
+
+    assert scored.model == info["model"] and scored.weights_digest == info["weights_digest"]
+    assert all(item.tokens and item.tokens > 0 and not item.truncated for item in scored.items)
+    assert ranked.scores == pytest.approx(scored.scores, abs=1e-5)
+    assert ranked.ranking == sorted(range(3), key=lambda i: -scored.scores[i])[:2]
+    assert compared.score_a == pytest.approx(scored.scores[0], abs=1e-5)
+    assert 0.0 < compared.prob_a_preferred < 1.0
+    assert gated.decision == "block" and gated.score == pytest.approx(scored.scores[0], abs=1e-5)
+
+
+def test_chunked_and_whole_calls_agree(server_url: str) -> None:
+    data = [(f"Question {i % 4}?", f"Answer {i}." + " More detail." * (i % 5)) for i in range(50)]
+    with (
+        RewardClient(server_url) as whole,
+        RewardClient(server_url, max_items_per_request=7, max_concurrency=3) as chunked,
+    ):
+        expected = whole.score(data).scores
+        got = chunked.score(data).scores
+    assert got == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_servers_errors_arrive_typed(server_url: str) -> None:
+    with RewardClient(server_url, max_items_per_request=100_000) as client:
+        limit = client.models()["limits"]["max_items_per_request"]
+        with pytest.raises(PayloadTooLargeError) as too_many:
+            client.score([("q", "a")] * (limit + 1))
+        with pytest.raises(InvalidRequestError) as surrogate:
+            client.score([("q", "broken \ud800 text")])
+        with pytest.raises(InvalidRequestError) as bad_role:
+            client.gate([{"role": "robot", "content": "beep"}], "a")
+    assert too_many.value.status_code == 413 and too_many.value.error_type == "payload_too_large"
+    assert surrogate.value.status_code == 422 and "surrogate" in surrogate.value.message
+    assert bad_role.value.error_type == "invalid_request"
