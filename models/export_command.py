@@ -1,0 +1,60 @@
+"""`rmserve export`: a reward-model folder -> a servable ONNX folder, refused when a gate fails.
+
+    rmserve export --model DIR --out DIR [--quantize int8] [--optimize] [--fp16] [--force]
+                   [--gate-data FILE] [--max-length N] [--json]
+
+Progress and the measured figures go to stderr; `--json` prints the card's `export` section on stdout.
+torch, onnx and onnxruntime are imported only inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, type=Path, help="reward-model folder (safetensors) to export")
+    parser.add_argument("--out", required=True, type=Path, help="new folder to write the ONNX model into")
+    parser.add_argument(
+        "--quantize",
+        choices=["int8"],
+        default=None,
+        help="int8 (CPU serving; one pair per run, batch invariant), gated on agreement with fp32 on held-out pairs",
+    )
+    parser.add_argument(
+        "--optimize", action="store_true", help="apply onnxruntime's transformer graph fusions (BERT-like models)"
+    )
+    parser.add_argument("--fp16", action="store_true", help="fp16 weights and activations, for GPU serving")
+    parser.add_argument(
+        "--force", action="store_true", help="write an int8 model that fails the quality gate (recorded in the card)"
+    )
+    parser.add_argument(
+        "--gate-data",
+        "--calibration-data",
+        dest="gate_data",
+        type=Path,
+        default=None,
+        help="preference pairs (JSONL) whose held-out rows (every fifth) gate the int8 model; "
+        "default: rmserve's own preference set",
+    )
+    parser.add_argument("--max-length", type=int, default=None, help="token cap per pair (default: the model's)")
+    parser.add_argument("--json", action="store_true", help="print the card's export record as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.export import ExportOptions, export_model
+
+    options = ExportOptions(
+        optimize=args.optimize,
+        quantize=args.quantize,
+        fp16=args.fp16,
+        force=args.force,
+        gate_data=args.gate_data,
+        max_length=args.max_length,
+    )
+    result = export_model(args.model, args.out, options)
+    if args.json:
+        print(json.dumps(result.card.export, indent=2))
+    return 0

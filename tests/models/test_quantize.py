@@ -1,0 +1,144 @@
+"""int8: the quality gate (accept, refuse, --force) and batch invariance of the per-row int8 model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from models.batching import pad_batch
+from models.export import ExportOptions, export_model
+from models.folder import build_formatter, inspect_model_folder, load_tokenizer
+from models.quantize import (
+    QualityReport,
+    QuantizationQualityError,
+    check_quality,
+    quality_report,
+    spearman,
+)
+from service.backends.onnx_backend import OnnxBackend
+
+# An untrained head fails on any number of pairs; a short gate keeps that test quick.
+QUICK_REFUSAL = {"gate_pairs": 40}
+
+
+@pytest.fixture(scope="module")
+def trained_int8_dir(default_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained default model exported to int8. --force: with 97 held-out pairs one flipped preference
+    already fails the 99% gate, and measured here exactly one pair (of a near-tie) flips; the figures the
+    gate records are what the test checks."""
+    out = tmp_path_factory.mktemp("int8") / "default-int8"
+    export_model(default_model_dir, out, ExportOptions(quantize="int8", force=True), log=lambda _: None)
+    return out
+
+
+def test_spearman_matches_scipy_with_ties() -> None:
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=200)
+    b = a + rng.normal(scale=0.5, size=200)
+    a[:20] = 1.0  # ties
+    assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+
+
+def test_quality_report_counts_flipped_preferences() -> None:
+    fp32_chosen, fp32_rejected = np.array([1.0, 2.0, 0.0, 5.0]), np.array([0.0, 1.0, 1.0, 4.0])
+    int8_chosen, int8_rejected = np.array([1.1, 0.9, -0.1, 5.2]), np.array([0.1, 1.0, 1.2, 4.1])
+    report = quality_report(fp32_chosen, fp32_rejected, int8_chosen, int8_rejected)
+    assert report.pairs == 4
+    assert report.agreement == 0.75  # pair 1 flipped
+    assert report.accuracy_fp32 == 0.75 and report.accuracy_int8 == 0.5
+    assert report.max_abs_diff == pytest.approx(1.1)
+    assert not report.passed
+
+
+def test_check_quality_refuses_with_the_figures_unless_forced() -> None:
+    report = QualityReport(
+        pairs=97,
+        agreement=0.9485,
+        spearman=0.97,
+        accuracy_fp32=0.9,
+        accuracy_int8=0.87,
+        max_abs_diff=0.3,
+        min_agreement=0.99,
+    )
+    with pytest.raises(QuantizationQualityError, match=r"agreement 94\.85% \(minimum 99%\).*Spearman 0\.9700"):
+        check_quality(report, force=False)
+    check_quality(report, force=True)
+
+
+def test_untrained_head_is_refused_then_forced(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    """A random head's scores differ by less than int8's rounding, so int8 reorders them: the gate must
+    refuse with the figures; --force writes the model and the card says so."""
+    refused = tmp_path / "refused"
+    with pytest.raises(QuantizationQualityError, match=r"refusing to write the int8 model: int8 vs fp32 on \d+"):
+        export_model(tiny_encoder_dir, refused, ExportOptions(quantize="int8", **QUICK_REFUSAL), log=lambda _: None)
+    assert not refused.exists()
+
+    forced = tmp_path / "forced"
+    result = export_model(
+        tiny_encoder_dir, forced, ExportOptions(quantize="int8", force=True, **QUICK_REFUSAL), log=lambda _: None
+    )
+    assert result.quality is not None and not result.quality.passed
+    record = result.card.export
+    assert record is not None and record["force"] is True
+    assert record["quantization"]["forced"] is True
+    assert record["quantization"]["gate"]["agreement"] == result.quality.agreement < 0.99
+    assert OnnxBackend(inspect_model_folder(forced), 0).dtype == "int8"
+
+
+def test_check_quality_accepts_a_passing_report() -> None:
+    report = quality_report(
+        np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.5, 1.0]), np.array([1.1, 2.0, 2.9]), np.array([0.1, 2.6, 1.0])
+    )
+    assert report.agreement == 1.0 and report.passed
+    check_quality(report, force=False)
+
+
+def test_trained_model_keeps_its_ranking_in_int8(trained_int8_dir: Path) -> None:
+    card = inspect_model_folder(trained_int8_dir).card
+    assert card is not None and card.export is not None
+    quantization = card.export["quantization"]
+    assert card.export["dtype"] == "int8" and card.export["force"] is True
+    assert quantization["forced"] is (not quantization["gate"]["passed"])
+    assert quantization["method"] == "dynamic, one pair per run" and quantization["gate_data"] == "preferences.jsonl"
+    gate = quantization["gate"]
+    assert gate["agreement"] >= 0.95 and gate["pairs"] >= 50
+    assert gate["spearman"] > 0.99
+    assert abs(gate["accuracy_int8"] - gate["accuracy_fp32"]) <= 0.02
+
+
+def test_int8_score_does_not_depend_on_batch_neighbours(trained_int8_dir: Path) -> None:
+    """The int8 graph computes activation scales over its whole input, so it runs one pair per run: alone
+    or inside a batch of longer and shorter pairs, a pair's score is the same computation, bit for bit.
+    Run as one padded batch instead (what the backend must not do), the same graph moves the scores."""
+    folder = inspect_model_folder(trained_int8_dir)
+    tokenizer = load_tokenizer(folder)
+    formatter = build_formatter(folder, tokenizer)
+    backend = OnnxBackend(folder, tokenizer.pad_token_id, threads_per_worker=1)
+    texts = [
+        ("How do I boil an egg?", "Simmer it for 9 minutes, then cool it in cold water."),
+        ("How do I boil an egg?", "Eggs are a food."),
+        ("Write a limerick.", "There once was a coder from Kent / whose tests were all quietly bent " * 4),
+        ("Hi", "Hello! How can I help?"),
+        ("What is 7 * 8?", "56"),
+        ("Summarise: " + "The committee met and agreed on a budget. " * 20, "They agreed a budget."),
+    ]
+    encoded = [formatter.encode(prompt, response) for prompt, response in texts]
+    assert len({item.num_tokens for item in encoded}) == len(encoded)
+    alone = np.concatenate([backend.score([item]) for item in encoded])
+    mixed = backend.score(encoded)
+    reversed_mixed = backend.score(encoded[::-1])[::-1]
+    assert backend.rows_per_run == 1
+    assert np.ptp(alone) > 0.1
+    np.testing.assert_array_equal(mixed, alone)
+    np.testing.assert_array_equal(reversed_mixed, alone)
+
+    session = ort.InferenceSession(str(folder.onnx_file), providers=["CPUExecutionProvider"])
+    names = [node.name for node in session.get_inputs()]
+    padded = pad_batch(encoded, tokenizer.pad_token_id)
+    one_run = session.run(None, {name: padded[name] for name in names})[0].reshape(-1)
+    assert np.abs(one_run - alone).max() > 1e-6, "a whole-batch int8 run should depend on the batch"

@@ -1,0 +1,166 @@
+"""Serving an ONNX folder never imports torch, transformers or onnx (none of them is in the [serve] extra).
+
+How it is checked, without adding any hook to the product: the real `rmserve serve` runs in a child
+process started through a small wrapper script (written by the test) that
+1. installs a meta-path finder in front of every other one; any import of torch, transformers or onnx
+   (or a submodule) is appended, with its stack, to a log file and then fails with ImportError, so a
+   guarded `try: import torch` cannot hide the attempt either;
+2. runs `service.cli` as `__main__` (runpy), exactly what the console script runs;
+3. at interpreter exit writes the names in `sys.modules` to a file.
+The test waits for /ready, scores over HTTP, asks /v1/models which backend served, stops the server with
+SIGTERM (its graceful path, so the exit hook runs) and reads both files: no import attempt logged, none of
+the blocked packages in `sys.modules`, and onnxruntime plus the ONNX backend present.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.service.server_process import REPO_ROOT, free_port
+
+BLOCKED = ("torch", "transformers", "onnx")
+
+WRAPPER = textwrap.dedent(
+    '''
+    """Run a module or script with torch, transformers and onnx blocked and recorded; dump sys.modules at exit."""
+    import atexit
+    import importlib.abc
+    import os
+    import runpy
+    import sys
+    import traceback
+
+    BLOCKED = {blocked!r}
+    ATTEMPTS = os.environ["RMSERVE_TEST_IMPORT_ATTEMPTS"]
+    MODULES = os.environ["RMSERVE_TEST_MODULES"]
+
+
+    class Blocker(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in BLOCKED:
+                with open(ATTEMPTS, "a", encoding="utf-8") as log:
+                    log.write(f"import {{name}}\\n{{''.join(traceback.format_stack(limit=12))}}\\n")
+                raise ImportError(f"{{name}} is blocked: serving an ONNX model must not import it")
+            return None
+
+
+    def dump_modules():
+        with open(MODULES, "w", encoding="utf-8") as out:
+            out.write("\\n".join(sorted(sys.modules)))
+
+
+    already = [m for m in sys.modules if m.partition(".")[0] in BLOCKED]
+    assert not already, f"imported before the blocker was installed: {{already}}"
+    sys.meta_path.insert(0, Blocker())
+    atexit.register(dump_modules)
+    target, sys.argv = sys.argv[1], sys.argv[1:]
+    if target.endswith(".py"):
+        runpy.run_path(target, run_name="__main__")
+    else:
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    '''
+).format(blocked=BLOCKED)
+
+
+def _environment(tmp_path: Path) -> tuple[dict[str, str], Path, Path, Path]:
+    wrapper = tmp_path / "torch_free_rmserve.py"
+    wrapper.write_text(WRAPPER, encoding="utf-8")
+    attempts, modules = tmp_path / "import-attempts.log", tmp_path / "modules.txt"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(REPO_ROOT),
+        "RMSERVE_LOG_LEVEL": "warning",
+        "RMSERVE_TEST_IMPORT_ATTEMPTS": str(attempts),
+        "RMSERVE_TEST_MODULES": str(modules),
+    }
+    return env, wrapper, attempts, modules
+
+
+def _blocked_in(modules: list[str]) -> list[str]:
+    return [name for name in modules if name.partition(".")[0] in BLOCKED]
+
+
+def test_serving_modules_import_without_torch(tmp_path: Path) -> None:
+    env, wrapper, attempts, modules = _environment(tmp_path)
+    script = tmp_path / "import_serving.py"
+    script.write_text(
+        "import models.folder, models.formatting, models.selftest, models.tokenizer\n"
+        "import service.app, service.backends.onnx_backend, service.model_loading, service.serve_command\n",
+        encoding="utf-8",
+    )
+    command = [sys.executable, str(wrapper), str(script)]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not attempts.exists(), attempts.read_text()
+    loaded = modules.read_text().split()
+    assert "service.backends.onnx_backend" in loaded and "onnxruntime" in loaded
+    assert _blocked_in(loaded) == []
+
+
+def test_server_on_an_onnx_folder_never_imports_torch(encoder_onnx_dir: Path, tmp_path: Path) -> None:
+    env, wrapper, attempts, modules = _environment(tmp_path)
+    port = free_port()
+    command = [
+        sys.executable,
+        str(wrapper),
+        "service.cli",
+        "serve",
+        "--model",
+        str(encoder_onnx_dir),
+        "--port",
+        str(port),
+    ]
+    log_path = tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with httpx.Client(base_url=url, timeout=30.0) as http:
+                _wait_ready(process, http, log_path)
+                scored = http.post(
+                    "/v1/score",
+                    json={
+                        "items": [{"prompt": "Is ice cold?", "response": "Yes."}, {"prompt": "Hi", "response": "Hey"}]
+                    },
+                )
+                assert scored.status_code == 200, scored.text
+                assert len(scored.json()["scores"]) == 2
+                described = http.get("/v1/models").text
+                assert '"onnx"' in described, described
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                returncode = process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+    assert not attempts.exists(), f"the server tried to import a blocked package:\n{attempts.read_text()}"
+    assert returncode == 0, log_path.read_text(errors="replace")[-3000:]
+    assert modules.is_file(), "the server did not exit through its graceful path (no sys.modules dump)"
+    loaded = modules.read_text().split()
+    assert _blocked_in(loaded) == []
+    assert "onnxruntime" in loaded and "service.backends.onnx_backend" in loaded
+    assert "service.backends.torch_backend" not in loaded
+
+
+def _wait_ready(process: subprocess.Popen[bytes], http: httpx.Client, log_path: Path, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            if http.get("/ready", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)  # polling interval of the readiness probe, not a synchronisation
+    raise AssertionError(f"server not ready within {timeout_s:g} s:\n{log_path.read_text(errors='replace')[-3000:]}")
