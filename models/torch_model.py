@@ -23,17 +23,24 @@ def load_torch_reward_model(
     dtype: DType = "fp32",
     trust_remote_code: bool = False,
     attn_implementation: str | None = "sdpa",
+    require_head: bool = True,
 ) -> Any:
     """Load `folder` as `AutoModelForSequenceClassification` with one output, in eval mode on `device`.
 
-    A folder whose config has no classification head yet (a plain backbone such as all-MiniLM-L6-v2)
-    gets a freshly initialised one-output head: that is how training starts. A head with more than one
-    output is refused: it is a classifier, not a reward model.
+    With `require_head` (serving, evaluation) a folder whose config names no `...ForSequenceClassification`
+    architecture is refused: a bare backbone would score with a random head. Without it (training), such a
+    backbone (all-MiniLM-L6-v2's `BertModel`, say) gets a freshly initialised one-output head. A head with
+    more than one output is always refused: it is a classifier, not a reward model.
     """
     from transformers import AutoModelForSequenceClassification
 
     if not folder.safetensors_files:
         raise ModelLoadError(f"model folder {folder.path} has no safetensors weights for the torch backend")
+    if require_head and not has_reward_head(folder.config):
+        raise ModelLoadError(
+            f"{folder.path} has no reward head (architecture {folder.architecture}, not "
+            f"...ForSequenceClassification); train one on it with: rmserve train --base {folder.path}"
+        )
     num_labels = folder.config.get("num_labels")
     id2label = folder.config.get("id2label")
     labels = len(id2label) if isinstance(id2label, dict) else num_labels
@@ -57,7 +64,9 @@ def load_torch_reward_model(
         )
     except ValueError as exc:
         if attn_implementation and "attn" in str(exc).lower():
-            return load_torch_reward_model(folder, pad_token_id, device, dtype, trust_remote_code, None)
+            return load_torch_reward_model(
+                folder, pad_token_id, device, dtype, trust_remote_code, None, require_head=require_head
+            )
         raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
     except OSError as exc:
         raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
@@ -66,6 +75,12 @@ def load_torch_reward_model(
     model.to(device)
     model.eval()
     return model
+
+
+def has_reward_head(config: dict[str, Any]) -> bool:
+    """Whether a config names a sequence-classification architecture (a scoring head is in the weights)."""
+    architectures = config.get("architectures") or []
+    return any(str(arch).endswith("ForSequenceClassification") for arch in architectures)
 
 
 def batch_to_tensors(batch: dict[str, np.ndarray], device: str | torch.device) -> dict[str, torch.Tensor]:

@@ -53,3 +53,36 @@ def hh_data_path() -> Path:
     if not HH_DATA_PATH.is_file():
         pytest.skip(f"HH-RLHF data not found at {HH_DATA_PATH} (needs ../shared beside the checkout)")
     return HH_DATA_PATH
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The embedded default model, built once into the repo's git-ignored `.cache/` and reused by later runs.
+
+    RMSERVE_CACHE_DIR is set (unless already set) so that server processes started by tests find the
+    same cached build instead of training their own.
+    """
+    from models.default_model import ensure_default_model
+
+    os.environ.setdefault("RMSERVE_CACHE_DIR", str(REPO_ROOT / ".cache"))
+    return ensure_default_model(progress=False)
+
+
+@pytest.fixture(scope="session")
+def encoder_onnx_dir(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tiny_encoder_dir` exported by `rmserve export --optimize` (fp32, fused): parity-gated on the way."""
+    from models.export import ExportOptions, export_model
+
+    out = tmp_path_factory.mktemp("onnx-exports") / "minilm-rm-onnx"
+    export_model(tiny_encoder_dir, out, ExportOptions(optimize=True), log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def decoder_onnx_dir(tiny_decoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tiny_decoder_dir` exported to ONNX (fp32; --optimize has no fusions for Llama and says so)."""
+    from models.export import ExportOptions, export_model
+
+    out = tmp_path_factory.mktemp("onnx-exports") / "tiny-llama-rm-onnx"
+    export_model(tiny_decoder_dir, out, ExportOptions(optimize=True), log=lambda _: None)
+    return out

@@ -1,0 +1,72 @@
+"""`rmserve eval`: RewardBench-style pairwise accuracy of a reward-model folder on a preference file.
+
+    rmserve eval --model runs/hh-rm --data harmless-base-test.jsonl.gz --rows 1800: --json
+
+A pair is correct when chosen scores strictly above rejected (a tie is wrong). `--json` prints exactly one
+JSON object on stdout: accuracy, n, correct, ties, ci95 (Wilson), mean_margin and what was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from models.data import row_range_argument
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="reward-model folder (safetensors, with a reward head)")
+    parser.add_argument("--data", required=True, help="preference pairs: JSONL or JSONL.gz, TRL or HH-RLHF format")
+    parser.add_argument("--rows", type=row_range_argument, help="rows of --data to evaluate, as A:B (e.g. 1800:)")
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
+    parser.add_argument("--max-length", type=int, help="tokens per sequence (default: the model card's)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the CPUs available)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.data import data_name, read_preferences
+    from models.errors import UserError
+    from models.evaluate import evaluate_folder
+
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    started = time.perf_counter()
+    pairs = read_preferences(args.data, args.rows)
+    evaluation = evaluate_folder(
+        args.model,
+        pairs,
+        args.batch_size,
+        args.max_length,
+        device=args.device,
+        progress=args.progress,
+        threads=args.threads,
+    )
+    result = evaluation.result
+    if args.json:
+        report = {
+            "accuracy": result.accuracy,
+            "n": result.n,
+            "correct": result.correct,
+            "ties": result.ties,
+            "ci95": [result.ci95_low, result.ci95_high],
+            "mean_margin": result.mean_margin,
+            "model": evaluation.model,
+            "kind": evaluation.kind,
+            "data": data_name(args.data, args.rows),
+            "max_length": evaluation.max_length,
+            "truncated_pairs": evaluation.truncated_pairs,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        print(json.dumps(report))
+    else:
+        print(
+            f"{evaluation.model} on {data_name(args.data, args.rows)}: accuracy {result.accuracy:.4f} "
+            f"({result.correct}/{result.n}, ties {result.ties}), 95% CI [{result.ci95_low:.4f}, "
+            f"{result.ci95_high:.4f}], mean margin {result.mean_margin:+.4f}, "
+            f"{evaluation.truncated_pairs} pairs truncated at {evaluation.max_length} tokens"
+        )
+    return 0

@@ -1,0 +1,164 @@
+"""Pairwise accuracy of a reward model on preference pairs, RewardBench style (imports torch).
+
+A pair counts as correct when the chosen response scores strictly higher than the rejected one; a tie
+counts as wrong. The 95% confidence interval is Wilson's score interval, which stays inside [0, 1] and
+behaves at small n where the normal approximation does not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.data import PreferencePair
+from models.folder import build_formatter, inspect_model_folder, load_tokenizer
+from models.formatting import EncodedPair, PairFormatter
+
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class PairwiseResult:
+    """Accuracy over `n` pairs with its 95% Wilson interval; `mean_margin` is mean(chosen - rejected)."""
+
+    n: int
+    correct: int
+    ties: int
+    accuracy: float
+    ci95_low: float
+    ci95_high: float
+    mean_margin: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; (0, 1) when n is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pairwise_result(chosen_scores: np.ndarray, rejected_scores: np.ndarray) -> PairwiseResult:
+    """Score arrays of equal shape (n,) -> accuracy (ties wrong), interval and mean margin."""
+    if chosen_scores.shape != rejected_scores.shape or chosen_scores.ndim != 1:
+        raise ValueError("chosen and rejected scores must be 1-D arrays of the same length")
+    margins = chosen_scores.astype(np.float64) - rejected_scores.astype(np.float64)
+    n = int(margins.shape[0])
+    correct = int((margins > 0).sum())
+    low, high = wilson_interval(correct, n)
+    return PairwiseResult(
+        n=n,
+        correct=correct,
+        ties=int((margins == 0).sum()),
+        accuracy=correct / n if n else 0.0,
+        ci95_low=low,
+        ci95_high=high,
+        mean_margin=float(margins.mean()) if n else 0.0,
+    )
+
+
+def encode_preferences(
+    formatter: PairFormatter, pairs: Sequence[PreferencePair]
+) -> tuple[list[EncodedPair], list[EncodedPair]]:
+    """(chosen encodings, rejected encodings), one of each per pair, in order."""
+    chosen = [formatter.encode(p.prompt, p.chosen) for p in pairs]
+    rejected = [formatter.encode(p.prompt, p.rejected) for p in pairs]
+    return chosen, rejected
+
+
+def score_many(
+    model: Any,
+    encoded: Sequence[EncodedPair],
+    pad_token_id: int,
+    batch_size: int = 32,
+    device: str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """Raw scores, float32 shape (len(encoded),), in input order.
+
+    Items run in batches of similar length (longest first) so that little compute goes to padding; right
+    padding keeps each score independent of its batch neighbours.
+    """
+    from tqdm import tqdm
+
+    from models.torch_model import score_encoded
+
+    order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens, reverse=True)
+    scores = np.empty(len(encoded), dtype=np.float32)
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
+        indices = order[start : start + batch_size]
+        scores[indices] = score_encoded(model, [encoded[i] for i in indices], pad_token_id, device)
+    return scores
+
+
+def evaluate_pairs(
+    model: Any,
+    formatter: PairFormatter,
+    pad_token_id: int,
+    pairs: Sequence[PreferencePair],
+    batch_size: int = 32,
+    device: str = "cpu",
+    progress: bool = False,
+) -> PairwiseResult:
+    """Pairwise accuracy of a loaded torch model (left in whatever train/eval mode it was given)."""
+    chosen, rejected = encode_preferences(formatter, pairs)
+    scores = score_many(model, chosen + rejected, pad_token_id, batch_size, device, progress)
+    return pairwise_result(scores[: len(pairs)], scores[len(pairs) :])
+
+
+@dataclass(frozen=True)
+class FolderEvaluation:
+    """An evaluation of a model folder: the result plus what was measured and how."""
+
+    result: PairwiseResult
+    model: str
+    kind: str
+    max_length: int
+    truncated_pairs: int
+
+
+def evaluate_folder(
+    model_dir: str | Path,
+    pairs: Sequence[PreferencePair],
+    batch_size: int = 32,
+    max_length: int | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+    threads: int | None = None,
+) -> FolderEvaluation:
+    """Load a reward-model folder (torch, fp32) and measure its pairwise accuracy on `pairs`.
+
+    Raises ModelLoadError for an unusable folder, including a bare backbone without a reward head.
+    `threads` sets torch's intra-op threads (default: the CPUs available).
+    """
+    folder = inspect_model_folder(model_dir)
+    tokenizer = load_tokenizer(folder)
+    formatter = build_formatter(folder, tokenizer, max_length)
+    # torch is imported only once the folder has proved usable, so a bad folder fails fast.
+    from models.torch_model import load_torch_reward_model
+    from models.train import configure_threads
+
+    configure_threads(threads)
+    model = load_torch_reward_model(folder, tokenizer.pad_token_id, device=device)
+    chosen, rejected = encode_preferences(formatter, pairs)
+    scores = score_many(model, chosen + rejected, tokenizer.pad_token_id, batch_size, device, progress)
+    truncated = sum(1 for c, r in zip(chosen, rejected, strict=True) if c.truncated or r.truncated)
+    return FolderEvaluation(
+        result=pairwise_result(scores[: len(pairs)], scores[len(pairs) :]),
+        model=folder.name,
+        kind=folder.kind,
+        max_length=formatter.max_length,
+        truncated_pairs=truncated,
+    )
