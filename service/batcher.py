@@ -43,7 +43,9 @@ from service.cost_model import CostModel
 
 logger = logging.getLogger("rmserve.batcher")
 
-_PLAN_WINDOW = 2048  # queued pairs considered when forming a batch (the oldest ones)
+# Pairs considered when forming a batch: the oldest few batches' worth. A deep window let a request's
+# pairs be spread over many batches beside newer ones, so multi-pair requests all finished late together.
+_PLAN_WINDOW_BATCHES = 4
 
 
 class BatcherError(RuntimeError):
@@ -354,7 +356,7 @@ class DynamicBatcher:
         cfg = self.config
         seed = self._queue[0]
         # The closest lengths among the oldest pairs (a bounded window keeps planning cheap under a backlog).
-        window = self._queue[1:_PLAN_WINDOW]
+        window = self._queue[1 : _PLAN_WINDOW_BATCHES * cfg.max_batch_size]
         others = heapq.nsmallest(
             cfg.max_batch_size - 1, window, key=lambda it: (abs(it.num_tokens - seed.num_tokens), it.enqueued_at)
         )

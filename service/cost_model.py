@@ -29,8 +29,9 @@ class CostModel:
     """Predicted seconds of one forward pass over `rows` pairs padded to `length` tokens.
 
     The table holds measured seconds for grid shapes. Between grid lengths the cost is interpolated
-    linearly; between grid row counts likewise; beyond the largest measured row count at a length the
-    per-row cost is held constant (cost grows in proportion to rows).
+    linearly; between grid row counts likewise. Beyond the largest measured row count at a length the cost
+    follows the steeper of the last measured slope and proportional growth: on a CPU the cost per pair
+    rises with batch size, and holding it constant past the grid made the planner pick huge batches.
     """
 
     def __init__(self, table: dict[tuple[int, int], float]) -> None:
@@ -61,7 +62,12 @@ class CostModel:
         if rows <= grid[0]:
             return self._table[(grid[0], length)] * (rows / grid[0] if rows < grid[0] else 1.0)
         if rows >= grid[-1]:
-            return self._table[(grid[-1], length)] * rows / grid[-1]
+            r1, c1 = grid[-1], self._table[(grid[-1], length)]
+            slope = c1 / r1
+            if len(grid) >= 2:
+                r0, c0 = grid[-2], self._table[(grid[-2], length)]
+                slope = max(slope, (c1 - c0) / (r1 - r0))
+            return c1 + slope * (rows - r1)
         hi = bisect.bisect_left(grid, rows)
         r0, r1 = grid[hi - 1], grid[hi]
         c0, c1 = self._table[(r0, length)], self._table[(r1, length)]

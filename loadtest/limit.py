@@ -1,0 +1,188 @@
+"""The limit: a backend alone, in-process (no HTTP, no batcher), at its best configuration.
+
+`python -m loadtest.limit --model DIR --backend onnx --pairs PAIRS.jsonl` prints one JSON object. The
+pairs are encoded once (the serving formatter), sorted by length and cut into batches of `batch_size`
+(so padding is minimal), and the batches, in a seeded random order, are handed out to `workers` threads
+that each call `backend.score` (one backend, as the service shares one among its workers), built with
+`threads_per_worker` intra-op threads. Throughput is pairs scored / wall seconds, over at least
+`min_time_s` (whole batches).
+
+The search is staged to stay short: batch sizes are scanned at (workers = CPUs, 1 thread each), then the
+other (workers, threads) splits of the CPUs are tried at the two best batch sizes.
+
+Run it in its own process per backend: thread settings (torch, OpenMP, onnxruntime) are process-wide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from models.folder import build_formatter, inspect_model_folder, load_tokenizer
+from models.formatting import EncodedPair
+from service.backends.base import Backend
+from service.model_loading import build_backend
+from service.settings import Settings, cpu_count
+
+
+@dataclass(frozen=True)
+class LimitPoint:
+    batch_size: int
+    workers: int
+    threads_per_worker: int
+    pairs_per_s: float
+    pairs: int
+    seconds: float
+    padding_efficiency: float
+
+
+def sorted_batches(pairs: Sequence[EncodedPair], batch_size: int, seed: int = 0) -> list[list[EncodedPair]]:
+    """Length-sorted batches of `batch_size`, in a seeded random order (so a partial run is unbiased)."""
+    ordered = sorted(pairs, key=lambda pair: pair.num_tokens)
+    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+    random.Random(seed).shuffle(batches)
+    return batches
+
+
+def measure(
+    backend: Backend, batches: Sequence[list[EncodedPair]], workers: int, min_time_s: float
+) -> tuple[int, float]:
+    """(pairs scored, wall seconds): `workers` threads take batches in order until `min_time_s` has passed
+    (each finishes the batch it holds) or the batches run out (then they start over)."""
+    lock = threading.Lock()
+    position = [0]
+    done_pairs = [0]
+    started = time.perf_counter()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    if time.perf_counter() - started >= min_time_s:
+                        return
+                    batch = batches[position[0] % len(batches)]
+                    position[0] += 1
+                backend.score(batch)
+                with lock:
+                    done_pairs[0] += len(batch)
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, name=f"limit-worker-{i}") for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return done_pairs[0], time.perf_counter() - started
+
+
+def configs_for(cpus: int) -> list[tuple[int, int]]:
+    """(workers, threads per worker) splits of the CPUs: (cpus, 1) first, then every other exact split."""
+    return [(cpus // t, t) for t in range(1, cpus + 1) if cpus % t == 0]
+
+
+def search(
+    model_dir: Path,
+    backend_name: str,
+    pair_rows: Sequence[tuple[object, str]],
+    batch_sizes: Sequence[int],
+    min_time_s: float,
+    max_length: int | None = None,
+    cpus: int | None = None,
+) -> dict[str, object]:
+    """Run the staged search; returns {backend, dtype, device, max_length, points, best}."""
+    cpus = cpus or cpu_count()
+    folder = inspect_model_folder(model_dir)
+    tokenizer = load_tokenizer(folder)
+    formatter = build_formatter(folder, tokenizer, max_length)
+    encoded = [formatter.encode(prompt, response) for prompt, response in pair_rows]  # type: ignore[arg-type]
+    backends: dict[int, Backend] = {}
+
+    def backend_for(threads: int) -> Backend:
+        if threads not in backends:
+            for other in backends.values():
+                other.close()
+            backends.clear()
+            settings = Settings.model_validate(
+                {"model": model_dir, "backend": backend_name, "threads_per_worker": threads}
+            )
+            backends[threads] = build_backend(settings, folder, tokenizer)
+        return backends[threads]
+
+    points: list[LimitPoint] = []
+
+    def run(batch_size: int, workers: int, threads: int) -> None:
+        backend = backend_for(threads)
+        batches = sorted_batches(encoded, batch_size)
+        for batch in batches[: max(2, workers)]:  # warm-up: first passes at these shapes, untimed
+            backend.score(batch)
+        pairs, seconds = measure(backend, batches, workers, min_time_s)
+        points.append(LimitPoint(batch_size, workers, threads, pairs / seconds, pairs, seconds, _efficiency(batches)))
+
+    first, *others = configs_for(cpus)
+    for batch_size in batch_sizes:
+        run(batch_size, *first)
+    top = sorted(points, key=lambda p: p.pairs_per_s, reverse=True)[:2]
+    for workers, threads in sorted(others, key=lambda c: c[1]):
+        for point in top:
+            run(point.batch_size, workers, threads)
+    name = next(iter(backends.values()))
+    best = max(points, key=lambda p: p.pairs_per_s)
+    result = {
+        "backend": name.name,
+        "dtype": name.dtype,
+        "device": name.device,
+        "max_length": formatter.max_length,
+        "cpus": cpus,
+        "pairs": len(encoded),
+        "mean_tokens": sum(p.num_tokens for p in encoded) / len(encoded),
+        "points": [asdict(p) for p in points],
+        "best": asdict(best),
+    }
+    for backend in backends.values():
+        backend.close()
+    return result
+
+
+def _efficiency(batches: Sequence[Sequence[EncodedPair]]) -> float:
+    real = sum(p.num_tokens for b in batches for p in b)
+    padded = sum(len(b) * max(p.num_tokens for p in b) for b in batches)
+    return real / padded if padded else 1.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from loadtest.workload import read_pairs
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--backend", choices=["torch", "onnx"], required=True)
+    parser.add_argument("--pairs", type=Path, required=True, help="JSON lines {prompt, response}")
+    parser.add_argument("--batch-sizes", default="1,4,8,16,32")
+    parser.add_argument("--min-time-s", type=float, default=2.0)
+    parser.add_argument("--max-length", type=int, default=None)
+    args = parser.parse_args(argv)
+    result = search(
+        args.model,
+        args.backend,
+        read_pairs(args.pairs),
+        [int(x) for x in args.batch_sizes.split(",")],
+        args.min_time_s,
+        args.max_length,
+    )
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
