@@ -145,6 +145,18 @@ def test_cli_rejects_int8_with_fp16(tiny_decoder_dir: Path, tmp_path: Path, caps
     assert "exclude each other" in capsys.readouterr().err
 
 
+def test_cli_rejects_int8_with_optimize(
+    tiny_decoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+
+    out = tmp_path / "o"
+    args = ["export", "--model", str(tiny_decoder_dir), "--out", str(out), "--quantize", "int8", "--optimize"]
+    assert main(args) == 2
+    assert "cannot be combined" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_fp16_export_is_gated_and_marked(tiny_decoder_dir: Path, tmp_path: Path) -> None:
     """fp16 is for GPU serving; its gate runs on CUDA when present, else on the CPU provider."""
     out = tmp_path / "fp16"
