@@ -18,7 +18,8 @@ CHAT_TEMPLATE = (
 _SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>"]
 
 
-def _build_tokenizer(out: Path, corpus: list[str], vocab_size: int) -> None:
+def build_tiny_tokenizer(out: Path, corpus: list[str], vocab_size: int) -> None:
+    """Train a word-piece tokenizer on `corpus` and write it, with a ChatML-style chat template, into `out`."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>", max_input_chars_per_word=100))
@@ -60,7 +61,7 @@ def build_tiny_decoder_rm(
         "i cannot help with that , but here is a safer idea",
         "hello how can i help you today",
     ]
-    _build_tokenizer(out, words, vocab_size=400)
+    build_tiny_tokenizer(out, words, vocab_size=400)
     vocab_size = len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
     common: dict[str, Any] = {
         "vocab_size": vocab_size,

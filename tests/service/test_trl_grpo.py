@@ -148,11 +148,11 @@ def tiny_policy(folder: Path) -> tuple[Any, Any]:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from models.tiny import _build_tokenizer
+    from models.tiny import build_tiny_tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     corpus = ["hello how are you today", "what is the capital of france ? paris", "write a poem about the sea"]
-    _build_tokenizer(folder, corpus, vocab_size=120)
+    build_tiny_tokenizer(folder, corpus, vocab_size=120)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     torch.manual_seed(0)
     config = LlamaConfig(
