@@ -37,7 +37,7 @@ import numpy as np
 
 from models.batching import pad_batch
 from models.card import CARD_FILENAME, ModelCard
-from models.data import PreferencePair, read_preferences
+from models.data import PreferencePair, RowRange, data_name, read_preferences
 from models.errors import UserError
 from models.folder import ONNX_FILENAME, ModelFolder, build_formatter, inspect_model_folder, load_tokenizer
 from models.formatting import EncodedPair, PairFormatter, Prompt
@@ -47,6 +47,7 @@ from models.quantize import (
     QualityReport,
     ScoreFn,
     check_quality,
+    down_projection_nodes,
     measure_quality,
     quantize_int8_dynamic,
 )
@@ -109,9 +110,11 @@ class ExportOptions:
     fp16: bool = False
     force: bool = False
     gate_data: Path | None = None
+    gate_rows: RowRange | None = None
     max_length: int | None = None
     opset: int = OPSET
     gate_pairs: int = GATE_PAIRS
+    min_agreement: float = MIN_AGREEMENT
 
 
 @dataclass
@@ -306,8 +309,12 @@ def _check_out_dir(out_dir: Path, model_dir: Path) -> None:
         raise ExportError(f"--out {out_dir} exists and is not an empty folder; choose a new one")
 
 
-def load_preference_data(path: Path | None) -> tuple[Path, list[PreferencePair]]:
-    """The int8 gate's preference file: `path`, else the project's own preference set."""
+def load_gate_pairs(
+    path: Path | None, rows: RowRange | None, limit: int = GATE_PAIRS
+) -> tuple[str, list[PreferencePair]]:
+    """The int8 gate's name and pairs, at most `limit`: `rows` of `path` when given (the caller says they
+    are held out), else every fifth row of `path` (row i when i % 5 == 4: the rows the default model is
+    not trained on); `path` defaults to the project's own preference set."""
     from models.default_model import DEFAULT_DATA_PATH
 
     data_path = path or DEFAULT_DATA_PATH
@@ -316,16 +323,14 @@ def load_preference_data(path: Path | None) -> tuple[Path, list[PreferencePair]]
             f"the int8 gate needs preference pairs and the default set {DEFAULT_DATA_PATH} is missing; "
             "pass --gate-data FILE (preference pairs, JSONL)"
         )
-    return data_path, read_preferences(data_path)
-
-
-def held_out_pairs(pairs: Sequence[PreferencePair], limit: int = GATE_PAIRS) -> list[PreferencePair]:
-    """The gate's pairs: row i when i % 5 == 4 (the rows the default model is not trained on), at most
-    `limit`."""
-    gate = [p for i, p in enumerate(pairs) if i % HELDOUT_EVERY == HELDOUT_EVERY - 1]
+    if rows is not None:
+        gate = read_preferences(data_path, rows)
+    else:
+        pairs = read_preferences(data_path)
+        gate = [p for i, p in enumerate(pairs) if i % HELDOUT_EVERY == HELDOUT_EVERY - 1]
     if not gate:
-        raise ExportError(f"the int8 gate needs at least {HELDOUT_EVERY} preference pairs (every fifth is held out)")
-    return gate[:limit]
+        raise ExportError(f"the int8 gate has no pairs in {data_name(data_path, rows)}: choose more rows")
+    return data_name(data_path, rows), gate[:limit]
 
 
 def _gate_parity(what: str, parity: Parity, tolerance: float, log: Log) -> None:
@@ -376,9 +381,11 @@ def export_model(
     tokenizer = load_tokenizer(folder)
     formatter = build_formatter(folder, tokenizer, options.max_length)
     pad_id = tokenizer.pad_token_id
-    preference: tuple[Path, list[PreferencePair]] | None = None
+    if not 0 < options.min_agreement <= 1:
+        raise ExportError(f"--min-agreement must be in (0, 1], got {options.min_agreement}")
+    preference: tuple[str, list[PreferencePair]] | None = None
     if options.quantize:
-        preference = load_preference_data(options.gate_data)
+        preference = load_gate_pairs(options.gate_data, options.gate_rows, options.gate_pairs)
     # Eager attention traces to the MatMul/Softmax pattern that onnxruntime's Attention fusion recognises
     # (the SDPA trace is fused only partly); unfused, both run alike.
     model = load_torch_reward_model(folder, pad_id, device="cpu", dtype="fp32", attn_implementation="eager")
@@ -441,15 +448,18 @@ def export_model(
 
         quality: QualityReport | None = None
         if options.quantize and preference is not None:
-            data_path, pairs = preference
-            gate = held_out_pairs(pairs, options.gate_pairs)
+            gate_name, gate = preference
             int8_path = staging / "int8" / ONNX_FILENAME
             int8_path.parent.mkdir()
-            log("quantizing to int8 (dynamic, one pair per run)")
-            method = quantize_int8_dynamic(final_path, int8_path)
+            keep_fp32 = down_projection_nodes(
+                final_path, int(folder.config.get("hidden_size", 0)), int(folder.config.get("intermediate_size", 0))
+            )
+            log(f"quantizing to int8 (dynamic, one pair per run; {len(keep_fp32)} down projections kept fp32)")
+            method = quantize_int8_dynamic(final_path, int8_path, keep_fp32)
             set_metadata(int8_path, {DTYPE_METADATA_KEY: "int8", ROWS_PER_RUN_METADATA_KEY: "1"})
             int8_score = onnx_score_fn(int8_path, pad_id)
-            quality = measure_quality(onnx_score_fn(final_path, pad_id), int8_score, formatter, gate, MIN_AGREEMENT)
+            fp32_score = onnx_score_fn(final_path, pad_id)
+            quality = measure_quality(fp32_score, int8_score, formatter, gate, options.min_agreement)
             log(quality.summary())
             check_quality(quality, options.force)
             if not quality.passed:
@@ -462,7 +472,7 @@ def export_model(
                     f"neighbours (tolerance {BATCH_INVARIANCE_TOLERANCE:g})"
                 )
             record["quantization"] = method | {
-                "gate_data": data_path.name,
+                "gate_data": gate_name,
                 "gate": quality.to_dict(),
                 "forced": options.force and not quality.passed,
                 "batch_invariance_max_abs_diff": invariance,

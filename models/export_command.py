@@ -1,7 +1,7 @@
 """`rmserve export`: a reward-model folder -> a servable ONNX folder, refused when a gate fails.
 
     rmserve export --model DIR --out DIR [--quantize int8] [--optimize] [--fp16] [--force]
-                   [--gate-data FILE] [--max-length N] [--json]
+                   [--gate-data FILE] [--gate-rows RANGE] [--min-agreement X] [--max-length N] [--json]
 
 Progress and the measured figures go to stderr; `--json` prints the card's `export` section on stdout.
 torch, onnx and onnxruntime are imported only inside `run`.
@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from models.data import row_range_argument
+from models.quantize import MIN_AGREEMENT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +39,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="gate_data",
         type=Path,
         default=None,
-        help="preference pairs (JSONL) whose held-out rows (every fifth) gate the int8 model; "
-        "default: rmserve's own preference set",
+        help="preference pairs (JSONL, TRL or HH-RLHF format) to gate the int8 model on: the --gate-rows rows, "
+        "else every fifth row; default: rmserve's own preference set (its every fifth row is what the default "
+        "model is not trained on)",
+    )
+    parser.add_argument(
+        "--gate-rows",
+        type=row_range_argument,
+        default=None,
+        help="rows of --gate-data held out from the model's training, as START:STOP (e.g. 1800:)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=MIN_AGREEMENT,
+        help=f"least share of gate pairs whose winner int8 must keep (default {MIN_AGREEMENT}; recorded in the card)",
     )
     parser.add_argument("--max-length", type=int, default=None, help="token cap per pair (default: the model's)")
     parser.add_argument("--json", action="store_true", help="print the card's export record as JSON on stdout")
@@ -52,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         fp16=args.fp16,
         force=args.force,
         gate_data=args.gate_data,
+        gate_rows=args.gate_rows,
+        min_agreement=args.min_agreement,
         max_length=args.max_length,
     )
     result = export_model(args.model, args.out, options)
