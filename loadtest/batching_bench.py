@@ -25,7 +25,7 @@ from typing import Any
 
 from loadtest.loadgen import measure_point
 from loadtest.report import derived
-from loadtest.server import RunningServer, start_server
+from loadtest.server import RunningServer, start_server, wait_until_idle
 from loadtest.workload import hh_pairs, request_lines, short_pairs, write_request_lines
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +34,16 @@ TARGETS = {"short": 1.3, "hh": 1.0}
 
 
 def run_point(
-    server: RunningServer, requests: Path, concurrency: int, warmup_s: float, duration_s: float
+    server: RunningServer,
+    requests: Path,
+    concurrency: int,
+    warmup_s: float,
+    duration_s: float,
+    others: Sequence[RunningServer] = (),
 ) -> dict[str, Any]:
-    """One closed-loop measurement by the load generator in its own process."""
+    """One closed-loop measurement by the load generator in its own process, once `server` and `others`
+    are idle (see `wait_until_idle`)."""
+    wait_until_idle([server.pid, *(other.pid for other in others)])
     return measure_point(
         server.url,
         requests,
@@ -87,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             points: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
             for _ in range(args.repeats):
                 for name, server in servers.items():
-                    point = run_point(server, requests, args.concurrency, args.warmup_s, args.duration_s)
+                    point = run_point(
+                        server, requests, args.concurrency, args.warmup_s, args.duration_s, list(servers.values())
+                    )
                     points[name].append(point)
                     print(
                         f"{workload:>5} {name:>7}: {point['throughput_pairs_per_s']:7.1f} pairs/s "

@@ -40,7 +40,7 @@ from typing import Any
 
 from loadtest import report
 from loadtest.loadgen import measure_point
-from loadtest.server import REPO_ROOT, RunningServer, start_server
+from loadtest.server import REPO_ROOT, RunningServer, start_server, wait_until_idle
 from loadtest.workload import PairSet, hh_pairs, request_lines, short_pairs, write_pairs, write_request_lines
 
 VARIANTS = ("torch-fp32", "onnx-fp32", "onnx-int8")
@@ -181,8 +181,11 @@ def run_limit(model_dir: Path, variant: str, pairs_file: Path, plan: Plan, max_l
     return result
 
 
-def run_point(server: RunningServer, requests_file: Path, plan: Plan, **point: Any) -> dict[str, Any]:
-    """One load-generator run against `server` (its own process); the point's result with derived figures."""
+def run_point(run: Run, server: RunningServer, requests_file: Path, **point: Any) -> dict[str, Any]:
+    """One load-generator run against `server` (its own process), once every server of the run is idle;
+    the point's result with derived figures."""
+    plan = run.plan
+    settle_s = wait_until_idle([s.pid for s in run.servers])
     result = measure_point(
         server.url,
         requests_file,
@@ -193,17 +196,18 @@ def run_point(server: RunningServer, requests_file: Path, plan: Plan, **point: A
         request_timeout_s=BATCH_TIMEOUT_S + 10,
         **point,
     )
-    result.update(report.derived(result))
+    result.update(report.derived(result), settle_s=round(settle_s, 2))
     return result
 
 
 @dataclass
 class Run:
-    """Where the run writes, and what it has measured so far."""
+    """Where the run writes, what it has measured so far, and the servers it has up."""
 
     out: Path
     plan: Plan
     results: dict[str, Any]
+    servers: list[RunningServer] = field(default_factory=list)
 
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -261,9 +265,9 @@ def measure_service(run: Run, variant: str, server: RunningServer, work: Workloa
             saturated = concurrency == max(plan.concurrencies)
             run.log(f"{variant}: closed loop, {concurrency} clients x {size} pairs")
             point = run_point(
+                run,
                 server,
                 work.files[f"hh-{size}"],
-                plan,
                 mode="closed",
                 concurrency=concurrency,
                 health_hz=plan.health_hz if saturated else 0,
@@ -279,7 +283,7 @@ def measure_service(run: Run, variant: str, server: RunningServer, work: Workloa
             rate = load * saturation_rps
             run.log(f"{variant}: open loop, {rate:.1f} req/s ({load:.0%} of saturation)")
             point = run_point(
-                server, work.files["hh-1"], plan, mode="open", rate_rps=round(rate, 3), health_hz=plan.health_hz
+                run, server, work.files["hh-1"], mode="open", rate_rps=round(rate, 3), health_hz=plan.health_hz
             )
             point.update(workload="hh", pairs_per_request=1, load_fraction=load)
             section["open"].append(point)
@@ -300,7 +304,7 @@ def measure_comparisons(run: Run, servers: dict[str, RunningServer], work: Workl
                 if name == "naive" and workload == "short":
                     continue
                 run.log(f"comparison: {name}, {workload} pairs, {concurrency} clients x 1 pair")
-                point = run_point(server, work.files[f"{workload}-1"], run.plan, mode="closed", concurrency=concurrency)
+                point = run_point(run, server, work.files[f"{workload}-1"], mode="closed", concurrency=concurrency)
                 point.update(workload=workload, pairs_per_request=1)
                 points[workload].setdefault(name, []).append(point)
                 run.save()
@@ -379,6 +383,7 @@ def bench(plan: Plan, out: Path, model: Path | None, max_length: int | None, com
             if "service" in plan.parts or compare or "naive" in plan.parts:
                 run.log(f"{variant}: starting the server ({_short(settings)})")
                 server = stack.enter_context(start_server(folder, settings))
+                run.servers.append(server)
                 comparison_servers[variant] = server
                 if "service" in plan.parts:
                     results["service"][variant] = measure_service(run, variant, server, work)
@@ -387,10 +392,12 @@ def bench(plan: Plan, out: Path, model: Path | None, max_length: int | None, com
                 off = {**settings, "RMSERVE_MAX_BATCH_SIZE": "1"}
                 run.log(f"{variant}: starting the batching-off server ({_short(off)})")
                 comparison_servers[f"{variant} batching off"] = stack.enter_context(start_server(folder, off))
+                run.servers.append(comparison_servers[f"{variant} batching off"])
         if "naive" in plan.parts:
             settings = naive_settings(plan, max_length)
             run.log(f"naive: starting the server ({_short(settings)})")
             comparison_servers["naive"] = stack.enter_context(start_server(model_dir, settings))
+            run.servers.append(comparison_servers["naive"])
         if comparison_servers:
             results["comparisons"] = measure_comparisons(run, comparison_servers, work, plan.comparison_repeats)
             results["comparisons"]["settings"] = {name: dict(s.settings) for name, s in comparison_servers.items()}

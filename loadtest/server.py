@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,25 @@ def process_cpu_s(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
     return (utime + stime) / _CLOCK_TICKS_PER_S
+
+
+def wait_until_idle(
+    pids: Sequence[int], quiet_cores: float = 0.05, interval_s: float = 0.25, timeout_s: float = 60.0
+) -> float:
+    """Block until the processes `pids` together use under `quiet_cores` of CPU over one `interval_s`, or
+    `timeout_s` has passed; returns the seconds waited.
+
+    A point must not start while a server is still finishing the last one: a closed-loop window abandons
+    its in-flight requests, but a batch already running cannot be recalled, and a 32-pair batch of long
+    pairs runs for seconds, on the same cores as the next point's server.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        before = sum(process_cpu_s(pid) for pid in pids)
+        time.sleep(interval_s)
+        if (sum(process_cpu_s(pid) for pid in pids) - before) / interval_s < quiet_cores:
+            break
+    return time.monotonic() - started
 
 
 def parse_metrics(text: str) -> dict[str, float]:
