@@ -24,9 +24,10 @@ def key_matches(presented: str, keys: list[str]) -> bool:
     return matched
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """Raise Unauthenticated unless the request carries `Authorization: Bearer <key>` with a configured key
-    (a no-op when no keys are configured)."""
+    (a no-op when no keys are configured). Async, though it never awaits: FastAPI runs a plain `def`
+    dependency in its thread pool, a thread hop per request that costs more than the check."""
     keys: list[str] = request.app.state.service.settings.api_key_list
     if not keys:
         return

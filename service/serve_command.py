@@ -11,6 +11,7 @@ import argparse
 import logging
 import math
 import signal
+import sys
 from types import FrameType
 from typing import Any
 
@@ -65,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     if settings.model is not None:
         inspect_model_folder(settings.model)  # fail fast, before the server starts, on a bad folder
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    app = create_app(settings, freeze_gc=True)
+    # Each time the event loop comes back from the socket it must retake the GIL from whichever tokenizer
+    # or backend thread holds it, up to one switch interval per wait. At Python's 5 ms, /health p99 under
+    # 128 x 16-pair saturating clients was 36-54 ms; at 1 ms, 12-20 ms (onnx int8, 2 cores; 500+ probes).
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
     state = app.state.service
 
     class DrainingServer(uvicorn.Server):

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     trust_remote_code: bool = False
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     onnx_providers: str = Field(default="", description="comma-separated onnxruntime providers; empty = by device")
+    gil_switch_interval_ms: float = Field(
+        default=1.0,
+        gt=0,
+        description="Python's GIL switch interval in the server process (Python's default is 5): how long the "
+        "event loop can wait for the GIL behind the tokenizer and backend threads",
+    )
     profile_budget_s: float = Field(
         default=8.0, ge=0, description="warm-up seconds spent timing batch shapes for the cost model (0 = assume)"
     )

@@ -37,7 +37,9 @@ from service.state import ServiceState
 _LOADING_RETRY_S = 5.0
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
+    """Async so that FastAPI calls it on the event loop: a plain `def` dependency costs a thread-pool hop,
+    which under load delayed even /health."""
     state: ServiceState = request.app.state.service
     return state
 
