@@ -9,8 +9,9 @@ hands back one `concurrent.futures.Future` per pair.
 - Batch formation: a free worker takes the oldest queued pair and adds the queued pairs closest to it
   in length, one by one, within `max_batch_size` and `max_batch_tokens` (rows x longest). Of these
   candidate batches it runs the one with the highest predicted throughput (pairs per second under the
-  `CostModel`), so a CPU runs small, length-homogeneous batches and a GPU large ones. When the queue
-  holds fewer pairs than would pay, it waits up to `max_wait_ms` (from the oldest pair's arrival) for more.
+  `CostModel`), a larger batch only when it beats every smaller one by 5%, so a CPU runs small,
+  length-homogeneous batches and a GPU large ones. When the queue holds fewer pairs than would pay, it
+  waits up to `max_wait_ms` (from the oldest pair's arrival) for more.
 - Splitting: a request's pairs are independent queue entries; they may run in different batches, and
   the request's futures stay in request order.
 - Settling: every future is settled exactly once: its score, the batch's exception (only the futures of
@@ -46,6 +47,12 @@ logger = logging.getLogger("rmserve.batcher")
 # Pairs considered when forming a batch: the oldest few batches' worth. A deep window let a request's
 # pairs be spread over many batches beside newer ones, so multi-pair requests all finished late together.
 _PLAN_WINDOW_BATCHES = 4
+# A larger batch must beat the best smaller one's predicted pairs/s by this factor to be chosen. A batch
+# that is barely faster per pair holds all its pairs until its slowest is done and takes work other
+# workers could run at once: where batching does not pay (a CPU at long lengths, an int8 model that runs
+# one pair per run, so cost is linear in rows) noise in the cost table made the planner form 8-12 pair
+# batches, one worker's serial work while the queue's other pairs waited.
+_LARGER_BATCH_MIN_GAIN = 1.05
 
 
 class BatcherError(RuntimeError):
@@ -379,7 +386,7 @@ class DynamicBatcher:
             longest = length
             earliest_deadline = min(earliest_deadline, item.deadline)
             rate = rows / cost
-            if rate > best_rate:
+            if rate > best_rate * _LARGER_BATCH_MIN_GAIN:
                 best_rate, best_size = rate, rows
         batch = chosen[:best_size]
         took_everything = best_size == len(self._queue)
@@ -387,7 +394,7 @@ class DynamicBatcher:
             took_everything
             and best_size < cfg.max_batch_size
             and (best_size + 1) * longest <= cfg.max_batch_tokens
-            and (best_size + 1) / self.cost_model.predict_s(best_size + 1, longest) > best_rate
+            and (best_size + 1) / self.cost_model.predict_s(best_size + 1, longest) > best_rate * _LARGER_BATCH_MIN_GAIN
         )
         return batch, could_grow
 

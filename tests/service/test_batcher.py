@@ -90,6 +90,22 @@ def test_cost_model_decides_the_batch_size() -> None:
     assert sizes["gpu"] == {8}
 
 
+def test_a_barely_faster_larger_batch_is_not_worth_holding_pairs_for() -> None:
+    """Cost linear in rows, as for an int8 model that runs one pair per run, with a percent of timing noise
+    in the larger batches' favour: single pairs, so that both workers get work and no pair waits for
+    seven others to run before it is answered."""
+    linear = CostModel({(r, t): 1e-3 * r * t * (1 - 0.01 * (r > 1)) for r in (1, 2, 4, 8) for t in (16, 64)})
+    backend = FakeBackend()
+    batcher = DynamicBatcher(backend, config(max_batch_size=8, workers=2), cost_model=linear)
+    ticket = batcher.submit([pair(16, salt=i) for i in range(16)], far_deadline())
+    batcher.start()
+    try:
+        results(ticket.futures)
+    finally:
+        batcher.close()
+    assert {len(b) for b in backend.batches} == {1}
+
+
 def test_admission_refuses_when_queue_is_full_but_always_admits_into_an_empty_queue() -> None:
     batcher = DynamicBatcher(FakeBackend(), config(max_queue_items=4, max_queue_tokens=1000))
     big = batcher.admit(10, 5000)  # larger than both bounds, but the queue is empty
