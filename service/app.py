@@ -90,13 +90,18 @@ def _warm_up_and_profile(model: LoadedModel, settings: Settings) -> DynamicBatch
     )
     backend = model.backend
     backend.score([template])
+    # A model that runs one pair per onnxruntime run (int8, for batch invariance) gains nothing from a
+    # batch: its pairs would run one after another in one worker while other workers could take them.
+    # Measured with batches allowed: 11-pair batches at 64 short-pair clients, p95 1.1 s against 0.7 s.
+    one_pair_per_run = getattr(backend, "rows_per_run", None) == 1
+    max_batch_size = 1 if one_pair_per_run else settings.max_batch_size
     on_cpu = not settings.on_gpu
-    max_rows = min(settings.max_batch_size, _CPU_PROFILE_MAX_ROWS if on_cpu else settings.max_batch_size)
+    max_rows = min(max_batch_size, _CPU_PROFILE_MAX_ROWS if on_cpu else max_batch_size)
     max_tokens = min(settings.max_batch_tokens, _CPU_PROFILE_MAX_TOKENS if on_cpu else settings.max_batch_tokens)
     shapes = profile_grid(max_rows, model.max_length, max_tokens)
     cost_model = profile_backend(backend.score, template, shapes, settings.profile_budget_s)
     config = BatcherConfig(
-        max_batch_size=settings.max_batch_size,
+        max_batch_size=max_batch_size,
         max_batch_tokens=settings.max_batch_tokens,
         max_wait_ms=settings.max_wait_ms,
         workers=settings.resolved_workers(),
