@@ -43,7 +43,7 @@ def run_point(
 ) -> dict[str, Any]:
     """One closed-loop measurement by the load generator in its own process, once `server` and `others`
     are idle (see `wait_until_idle`)."""
-    wait_until_idle([server.pid, *(other.pid for other in others)])
+    wait_until_idle(sorted({server.pid, *(other.pid for other in others)}))
     return measure_point(
         server.url,
         requests,

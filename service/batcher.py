@@ -9,7 +9,7 @@ hands back one `concurrent.futures.Future` per pair.
 - Batch formation: a free worker takes the oldest queued pair and adds the queued pairs closest to it
   in length, one by one, within `max_batch_size` and `max_batch_tokens` (rows x longest). Of these
   candidate batches it runs the one with the highest predicted throughput (pairs per second under the
-  `CostModel`), a larger batch only when it beats every smaller one by 5%, so a CPU runs small,
+  `CostModel`), growing it only where that beats the size chosen so far by 5%, so a CPU runs small,
   length-homogeneous batches and a GPU large ones. When the queue holds fewer pairs than would pay, it
   waits up to `max_wait_ms` (from the oldest pair's arrival) for more.
 - Splitting: a request's pairs are independent queue entries; they may run in different batches, and
@@ -47,7 +47,7 @@ logger = logging.getLogger("rmserve.batcher")
 # Pairs considered when forming a batch: the oldest few batches' worth. A deep window let a request's
 # pairs be spread over many batches beside newer ones, so multi-pair requests all finished late together.
 _PLAN_WINDOW_BATCHES = 4
-# A larger batch must beat the best smaller one's predicted pairs/s by this factor to be chosen. A batch
+# A larger batch must beat the predicted pairs/s of the size chosen so far by this factor. A batch
 # that is barely faster per pair holds all its pairs until its slowest is done and takes work other
 # workers could run at once: where batching does not pay (a CPU at long lengths, an int8 model that runs
 # one pair per run, so cost is linear in rows) noise in the cost table made the planner form 8-12 pair
