@@ -63,7 +63,6 @@ FP16_RELATIVE_TOLERANCE = 1e-2
 # int8 runs one pair per run, so alone and "in a batch" are the same computation: any difference is a bug.
 BATCH_INVARIANCE_TOLERANCE = 1e-6
 GATE_PAIRS = 256
-HELDOUT_EVERY = 5  # row i of the preference file is held out for the gate when i % 5 == 4 (as the default model)
 OUTPUT_NAME = "scores"
 DTYPE_METADATA_KEY = "rmserve_dtype"  # read by service.backends.onnx_backend
 # onnxruntime.transformers fusions by config model_type; other encoders and all decoders get none.
@@ -315,7 +314,7 @@ def load_gate_pairs(
     """The int8 gate's name and pairs, at most `limit`: `rows` of `path` when given (the caller says they
     are held out), else every fifth row of `path` (row i when i % 5 == 4: the rows the default model is
     not trained on); `path` defaults to the project's own preference set."""
-    from models.default_model import DEFAULT_DATA_PATH
+    from models.default_model import DEFAULT_DATA_PATH, split_default
 
     data_path = path or DEFAULT_DATA_PATH
     if path is None and not DEFAULT_DATA_PATH.is_file():
@@ -323,11 +322,7 @@ def load_gate_pairs(
             f"the int8 gate needs preference pairs and the default set {DEFAULT_DATA_PATH} is missing; "
             "pass --gate-data FILE (preference pairs, JSONL)"
         )
-    if rows is not None:
-        gate = read_preferences(data_path, rows)
-    else:
-        pairs = read_preferences(data_path)
-        gate = [p for i, p in enumerate(pairs) if i % HELDOUT_EVERY == HELDOUT_EVERY - 1]
+    gate = read_preferences(data_path, rows) if rows is not None else split_default(read_preferences(data_path))[1]
     if not gate:
         raise ExportError(f"the int8 gate has no pairs in {data_name(data_path, rows)}: choose more rows")
     return data_name(data_path, rows), gate[:limit]
