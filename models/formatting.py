@@ -134,8 +134,7 @@ class PairFormatter:
         return [self.encode(prompt, response) for prompt, response in pairs]
 
     def _encode_encoder(self, prompt: Prompt, response: str) -> EncodedPair:
-        prompt_enc = self.tokenizer.encode(prompt_as_text(prompt))
-        response_enc = self.tokenizer.encode(response)
+        prompt_enc, response_enc = self.tokenizer.encode_texts([prompt_as_text(prompt), response])
         prompt_len, response_len = len(prompt_enc.ids), len(response_enc.ids)
         prompt_keep, response_keep = split_budget(
             prompt_len, response_len, self.max_length - self.tokenizer.num_special_tokens(pair=True)
@@ -161,16 +160,14 @@ class PairFormatter:
             if not full_text.startswith(prefix_text):
                 raise FormattingError("the chat template does not render the prompt as a prefix of the pair")
         # The template writes BOS itself; encoding without special tokens keeps it from being doubled.
-        prompt_ids = list(self.tokenizer.encode(prefix_text).ids)
-        response_ids = list(self.tokenizer.encode(full_text[len(prefix_text) :]).ids)
+        prompt_enc, response_enc = self.tokenizer.encode_texts([prefix_text, full_text[len(prefix_text) :]])
+        prompt_ids, response_ids = list(prompt_enc.ids), list(response_enc.ids)
         # A leading BOS stays in place even when the prompt is cut from the left.
         lead: list[int] = []
         bos_id = self.tokenizer.bos_token_id
         if bos_id is not None and prompt_ids and prompt_ids[0] == bos_id:
             lead, prompt_ids = prompt_ids[:1], prompt_ids[1:]
-        prompt_keep, response_keep = split_budget(
-            len(prompt_ids), len(response_ids), self.max_length - len(lead)
-        )
+        prompt_keep, response_keep = split_budget(len(prompt_ids), len(response_ids), self.max_length - len(lead))
         truncated = prompt_keep < len(prompt_ids) or response_keep < len(response_ids)
         input_ids = lead + _keep_tail(prompt_ids, prompt_keep) + _keep_tail(response_ids, response_keep)
         return EncodedPair(tuple(input_ids), None, truncated)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 from types import FrameType
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from service.app import create_app
     from service.settings import check_bind_safety
 
+    # The service tokenizes each request on its own small thread pool; the tokenizers library's rayon pool
+    # would add a thread per core on top, competing with the backend workers for the same cores.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     settings = build_settings(args)
     check_bind_safety(settings)
     if settings.model is not None:
