@@ -5,8 +5,8 @@ On the same pairs (HH-RLHF lengths; short pairs for the batching comparison) it 
 
 - the limit: the backend alone, in-process, best of a search over batch size, workers and threads per
   worker on length-sorted batches (`loadtest.limit`, in its own process);
-- the service (`rmserve serve`, started with the limit's best workers x threads): closed-loop concurrency
-  1..128 with single-pair and 16-pair requests; open-loop Poisson arrivals at fractions of the measured
+- the service (`rmserve serve`, with its default workers x threads, see `server_settings`): closed-loop
+  concurrency 1..128 with single-pair and 16-pair requests; open-loop Poisson arrivals at fractions of the measured
   saturation rate up to past it; throughput, p50/p95/p99, rejections; padding efficiency and batch
   statistics from the server's /metrics; the server's CPU seconds per 1,000 pairs from /proc; /health
   latency while saturated;
@@ -42,6 +42,7 @@ from loadtest import report
 from loadtest.loadgen import measure_point
 from loadtest.server import REPO_ROOT, RunningServer, start_server, wait_until_idle
 from loadtest.workload import PairSet, hh_pairs, request_lines, short_pairs, write_pairs, write_request_lines
+from service.settings import Settings
 
 VARIANTS = ("torch-fp32", "onnx-fp32", "onnx-int8")
 BATCH_TIMEOUT_S = 300.0
@@ -61,6 +62,7 @@ class Plan:
     health_hz: float = 20.0
     limit_batch_sizes: list[int] = field(default_factory=lambda: [1, 4, 8, 16, 32])
     limit_min_time_s: float = 2.0
+    limit_confirm_rounds: int = 3  # the leading limit configurations measured again (see loadtest.limit)
     limit_pairs: int = 384
     service_pairs: int = 1024
     parts: list[str] = field(default_factory=lambda: ["limit", "service", "open_loop", "batching_off", "naive"])
@@ -81,6 +83,7 @@ class Plan:
             min_requests=10,
             limit_batch_sizes=[1, 8],
             limit_min_time_s=0.8,
+            limit_confirm_rounds=1,
             limit_pairs=192,
             service_pairs=512,
             batching_variants=["onnx-int8"],
@@ -174,6 +177,8 @@ def run_limit(model_dir: Path, variant: str, pairs_file: Path, plan: Plan, max_l
         ",".join(map(str, plan.limit_batch_sizes)),
         "--min-time-s",
         str(plan.limit_min_time_s),
+        "--confirm-rounds",
+        str(plan.limit_confirm_rounds),
     ]
     if max_length:
         command += ["--max-length", str(max_length)]
@@ -240,11 +245,22 @@ def write_workloads(out: Path, plan: Plan) -> Workloads:
     return Workloads(hh, short, write_pairs(out / "limit-pairs.jsonl", limit_set), files)
 
 
-def server_settings(variant: str, limit: dict[str, Any] | None, plan: Plan, max_length: int | None) -> dict[str, str]:
-    settings = {"RMSERVE_BACKEND": backend_of(variant), **plan.server_env}
-    if limit is not None:
-        settings["RMSERVE_WORKERS"] = str(limit["best"]["workers"])
-        settings["RMSERVE_THREADS_PER_WORKER"] = str(limit["best"]["threads_per_worker"])
+def server_settings(variant: str, plan: Plan, max_length: int | None) -> dict[str, str]:
+    """The service as a user runs it: its own default split of the CPUs into workers x threads, written out
+    so that the report shows it (`--server-env` overrides it).
+
+    Not the limit's best split: beside the event loop and the tokenizer threads, one worker with two
+    intra-op threads stalls whenever either of its threads is preempted, and in the server it lost to
+    two one-thread workers even where it won in-process (2 CPUs, 64 x 1 and 4 x 16 HH pairs, alternated,
+    medians of 2: torch 21.7 against 27.9 pairs/s, onnx fp32 31.5-32.6 against 33.7-34.7).
+    """
+    defaults = Settings()
+    settings = {
+        "RMSERVE_BACKEND": backend_of(variant),
+        "RMSERVE_WORKERS": str(defaults.resolved_workers()),
+        "RMSERVE_THREADS_PER_WORKER": str(defaults.resolved_threads_per_worker()),
+        **plan.server_env,
+    }
     if max_length:
         settings["RMSERVE_MAX_LENGTH"] = str(max_length)
     return settings
@@ -372,13 +388,11 @@ def bench(plan: Plan, out: Path, model: Path | None, max_length: int | None, com
     comparison_servers: dict[str, RunningServer] = {}
     with ExitStack() as stack:
         for variant, folder in dirs.items():
-            limit = None
             if "limit" in plan.parts:
                 run.log(f"{variant}: limit search (in-process, no HTTP)")
-                limit = run_limit(folder, variant, work.limit_pairs, plan, max_length)
-                results["limit"][variant] = limit
+                results["limit"][variant] = run_limit(folder, variant, work.limit_pairs, plan, max_length)
                 run.save()
-            settings = server_settings(variant, limit, plan, max_length)
+            settings = server_settings(variant, plan, max_length)
             compare = "batching_off" in plan.parts and variant in plan.batching_variants
             if "service" in plan.parts or compare or "naive" in plan.parts:
                 run.log(f"{variant}: starting the server ({_short(settings)})")
@@ -434,6 +448,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-s", type=float, default=None, help="uncounted seconds before each point")
     parser.add_argument("--limit-batch-sizes", default=None)
     parser.add_argument("--limit-min-time-s", type=float, default=None)
+    parser.add_argument("--limit-confirm-rounds", type=int, default=None, help="0: the limit is the highest point")
     parser.add_argument("--limit-pairs", type=int, default=None)
     parser.add_argument("--service-pairs", type=int, default=None)
     parser.add_argument(
@@ -458,6 +473,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         "warmup_s": args.warmup_s,
         "limit_batch_sizes": _csv(int, args.limit_batch_sizes) if args.limit_batch_sizes else None,
         "limit_min_time_s": args.limit_min_time_s,
+        "limit_confirm_rounds": args.limit_confirm_rounds,
         "limit_pairs": args.limit_pairs,
         "service_pairs": args.service_pairs,
     }

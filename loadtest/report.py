@@ -215,9 +215,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "### The limit (backend alone, in-process, length-sorted batches)",
         "",
-        "| backend | best pairs/s | batch | workers x threads | padding eff. "
-        "| all points (batch, workers x threads: pairs/s) |",
-        "| --- | ---: | ---: | --- | ---: | --- |",
+        "| backend | limit pairs/s | batch | workers x threads | padding eff. "
+        "| search points (batch, workers x threads: pairs/s) | leaders measured again (pairs/s in turn) |",
+        "| --- | ---: | ---: | --- | ---: | --- | --- |",
     ]
     for variant, limit in results["limit"].items():
         best = limit["best"]
@@ -225,9 +225,15 @@ def markdown(results: dict[str, Any]) -> str:
             f"{p['batch_size']}, {p['workers']}x{p['threads_per_worker']}: {p['pairs_per_s']:.0f}"
             for p in limit["points"]
         )
+        again = "; ".join(
+            f"{c['batch_size']}, {c['workers']}x{c['threads_per_worker']}: "
+            + " ".join(f"{x:.0f}" for x in c["pairs_per_s"])
+            + f" (median {c['median_pairs_per_s']:.1f})"
+            for c in limit.get("confirmations", [])
+        )
         lines.append(
             f"| {variant} | {best['pairs_per_s']:.1f} | {best['batch_size']} | {best['workers']} x "
-            f"{best['threads_per_worker']} | {best['padding_efficiency']:.2f} | {others} |"
+            f"{best['threads_per_worker']} | {best['padding_efficiency']:.2f} | {others} | {again or '-'} |"
         )
     comparisons = results.get("comparisons") or {}
     if comparisons:

@@ -15,13 +15,14 @@ import pytest
 from loadtest import bench
 from loadtest.limit import search
 from loadtest.workload import hh_pairs, short_pairs
+from service.settings import Settings
 
 pytestmark = pytest.mark.timeout(240)
 
 
 def test_limit_search_scans_batch_sizes_then_worker_splits(tiny_encoder_dir: Path) -> None:
     pairs = hh_pairs(12).pairs
-    result = search(tiny_encoder_dir, "torch", pairs, batch_sizes=[1, 4], min_time_s=0.05, cpus=2)
+    result = search(tiny_encoder_dir, "torch", pairs, batch_sizes=[1, 4], min_time_s=0.05, cpus=2, confirm_rounds=0)
     points = result["points"]
     # Stage 1: every batch size at (2 workers x 1 thread); stage 2: the other split (1 x 2) at the top two.
     assert [(p["batch_size"], p["workers"], p["threads_per_worker"]) for p in points[:2]] == [(1, 2, 1), (4, 2, 1)]
@@ -31,6 +32,23 @@ def test_limit_search_scans_batch_sizes_then_worker_splits(tiny_encoder_dir: Pat
     # Length-sorted batches pad little; a batch of one never pads.
     assert next(p for p in points if p["batch_size"] == 1)["padding_efficiency"] == 1.0
     assert 0.5 < next(p for p in points if p["batch_size"] == 4)["padding_efficiency"] <= 1.0
+
+
+def test_limit_is_the_best_median_of_the_leaders_measured_again(tiny_encoder_dir: Path) -> None:
+    pairs = hh_pairs(12).pairs
+    result = search(
+        tiny_encoder_dir, "torch", pairs, [1, 2, 4], min_time_s=0.05, cpus=2, confirm_top=2, confirm_rounds=3
+    )
+    config = lambda p: (p["batch_size"], p["workers"], p["threads_per_worker"])  # noqa: E731
+    leaders = list(dict.fromkeys(config(p) for p in sorted(result["points"], key=lambda p: -p["pairs_per_s"])))[:2]
+    confirmations = result["confirmations"]
+    assert [config(c) for c in confirmations] == leaders
+    assert all(len(c["pairs_per_s"]) == 3 for c in confirmations)
+    for c in confirmations:
+        assert c["median_pairs_per_s"] == sorted(c["pairs_per_s"])[1]
+    winner = max(confirmations, key=lambda c: c["median_pairs_per_s"])
+    assert config(result["best"]) == config(winner)
+    assert result["best"]["pairs_per_s"] == winner["median_pairs_per_s"]
 
 
 def test_workloads_have_the_promised_lengths() -> None:
@@ -55,7 +73,7 @@ def test_bench_tiny_plan_produces_every_figure(tiny_encoder_dir: Path, tmp_path:
             "--warmup-s", "0.2",
             "--duration-s", "1.0",
             "--limit-batch-sizes", "1,2",
-            "--limit-min-time-s", "0.1",
+            "--limit-min-time-s", "0.1", "--limit-confirm-rounds", "1",
             "--limit-pairs", "8",
             "--service-pairs", "64",
             "--comparison-repeats", "1", "--comparison-concurrency", "8", "--min-requests", "3",
@@ -69,7 +87,10 @@ def test_bench_tiny_plan_produces_every_figure(tiny_encoder_dir: Path, tmp_path:
     results = json.loads((out / "results.json").read_text())
     assert results["limit"]["torch-fp32"]["best"]["pairs_per_s"] > 0
     service = results["service"]["torch-fp32"]
-    assert service["settings"]["RMSERVE_WORKERS"] == str(results["limit"]["torch-fp32"]["best"]["workers"])
+    # The service runs its own default split of the CPUs, whatever the limit search preferred.
+    defaults = Settings()
+    assert service["settings"]["RMSERVE_WORKERS"] == str(defaults.resolved_workers())
+    assert service["settings"]["RMSERVE_THREADS_PER_WORKER"] == str(defaults.resolved_threads_per_worker())
     assert [(p["concurrency"], p["pairs_per_request"]) for p in service["closed"]] == [(4, 1), (4, 4)]
     points = service["closed"] + service["open"]
     for by_name in results["comparisons"]["points"].values():
