@@ -57,7 +57,7 @@ class Plan:
     request_sizes: list[int] = field(default_factory=lambda: [1, 16])
     open_loop_loads: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.9, 1.2])
     warmup_s: float = 1.0
-    duration_s: float = 4.0
+    duration_s: float = 6.0  # 4 s points moved by 10-30% between identical runs on this 2-core machine
     min_requests: int = 20  # each point's window is extended until this many requests are counted
     health_hz: float = 20.0
     limit_batch_sizes: list[int] = field(default_factory=lambda: [1, 4, 8, 16, 32])
@@ -67,7 +67,7 @@ class Plan:
     service_pairs: int = 1024
     parts: list[str] = field(default_factory=lambda: ["limit", "service", "open_loop", "batching_off", "naive"])
     batching_variants: list[str] = field(default_factory=lambda: list(VARIANTS))
-    comparison_repeats: int = 2
+    comparison_repeats: int = 3  # a median of 2 is their mean: one disturbed point moved a ratio by 20%
     comparison_concurrency: int = 64
     server_env: dict[str, str] = field(default_factory=dict)
 
