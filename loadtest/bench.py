@@ -63,7 +63,7 @@ class Plan:
     limit_batch_sizes: list[int] = field(default_factory=lambda: [1, 4, 8, 16, 32])
     limit_min_time_s: float = 2.0
     limit_confirm_rounds: int = 3  # the leading limit configurations measured again (see loadtest.limit)
-    limit_pairs: int = 384
+    limit_pairs: int = 256  # a point is a whole pass over them: 4-10 s per point here
     service_pairs: int = 1024
     parts: list[str] = field(default_factory=lambda: ["limit", "service", "open_loop", "batching_off", "naive"])
     batching_variants: list[str] = field(default_factory=lambda: list(VARIANTS))
