@@ -1,0 +1,49 @@
+"""The benchmark's verdicts on the issue's targets, from a hand-made results record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtest import report
+
+
+def _point(pairs_per_s: float, mean_batch_size: float) -> dict[str, Any]:
+    return {"throughput_pairs_per_s": pairs_per_s, "mean_batch_size": mean_batch_size}
+
+
+def _results(points: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    medians = {
+        workload: {name: sorted(p["throughput_pairs_per_s"] for p in runs)[len(runs) // 2] for name, runs in by.items()}
+        for workload, by in points.items()
+    }
+    return {
+        "service": {},
+        "limit": {},
+        "comparisons": {"concurrency": 64, "repeats": 3, "points": points, "median_pairs_per_s": medians},
+    }
+
+
+def _batching(verdicts: list[dict[str, Any]], variant: str, workload: str) -> dict[str, Any]:
+    prefix = f"{variant}: dynamic batching"
+    return next(v for v in verdicts if v["target"].startswith(prefix) and workload in v["target"])
+
+
+def test_batching_ratio_is_judged_where_the_server_batched() -> None:
+    batched = [_point(60, 7.0), _point(66, 8.0), _point(63, 6.5)]
+    off = [_point(40, 1.0), _point(38, 1.0), _point(39, 1.0)]
+    verdicts = report.targets(_results({"short": {"torch-fp32": batched, "torch-fp32 batching off": off}, "hh": {}}))
+    verdict = _batching(verdicts, "torch-fp32", "short pairs")
+    assert verdict["measured"] == 63 / 39
+    assert verdict["passed"] is True
+
+
+def test_batching_ratio_of_a_server_that_never_batched_is_not_applicable() -> None:
+    # An int8 model is never batched: "dynamic" and "off" are one configuration, so a ratio under the bound
+    # is noise and must not read as a miss (nor one above it as a pass).
+    same = [_point(40, 1.0), _point(42, 1.0), _point(41, 1.0)]
+    off = [_point(43, 1.0), _point(44, 1.0), _point(42, 1.0)]
+    verdicts = report.targets(_results({"hh": {"onnx-int8": same, "onnx-int8 batching off": off}, "short": {}}))
+    verdict = _batching(verdicts, "onnx-int8", "HH")
+    assert verdict["measured"] < 1.0
+    assert verdict["passed"] is None
+    assert "A/A" in verdict["detail"]
