@@ -105,6 +105,7 @@ def _warm_up_and_profile(model: LoadedModel, settings: Settings) -> DynamicBatch
         max_batch_tokens=settings.max_batch_tokens,
         max_wait_ms=settings.max_wait_ms,
         workers=settings.resolved_workers(),
+        worker_nice=settings.backend_worker_nice,
         max_queue_items=settings.max_queue_items,
         max_queue_tokens=settings.max_queue_tokens,
     )

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         description="Python's GIL switch interval in the server process (Python's default is 5): how long the "
         "event loop can wait for the GIL behind the tokenizer and backend threads",
     )
+    backend_worker_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="niceness added to the backend worker threads (Linux; 0 = none), so that the event loop gets "
+        "a core ahead of a forward pass: /health and request handling no longer wait for one",
+    )
     profile_budget_s: float = Field(
         default=8.0, ge=0, description="warm-up seconds spent timing batch shapes for the cost model (0 = assume)"
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -221,3 +224,38 @@ def test_close_drains_or_refuses() -> None:
             future.result(timeout=30)
     with pytest.raises(BatcherClosed):
         refused.admit(1, 10)
+
+
+class NiceRecordingBackend(DyingBackend):
+    """Records the niceness of each thread that runs a pass (and, like DyingBackend, kills the first one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.niceness: list[int] = []
+
+    def score(self, batch: Sequence[EncodedPair]) -> np.ndarray:
+        self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return super().score(batch)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is a Linux scheduler feature")
+def test_workers_run_below_the_process_priority_and_a_replaced_worker_is_not_lowered_twice() -> None:
+    process_nice = os.getpriority(os.PRIO_PROCESS, os.getpid())
+    if process_nice + 3 > 19:
+        pytest.skip(f"the test process already runs at niceness {process_nice}")
+    backend = NiceRecordingBackend()
+    batcher = DynamicBatcher(backend, config(max_batch_size=1, worker_nice=3))
+    first = batcher.submit([pair(10, salt=1)], far_deadline())
+    batcher.start()
+    try:
+        with pytest.raises(WorkerDied):
+            first.futures[0].result(timeout=30)
+        second = batcher.submit([pair(11, salt=2)], far_deadline())
+        results(second.futures)
+    finally:
+        batcher.close()
+    # The first pass ran in the original worker, the second in its replacement (spawned by the dying worker,
+    # whose niceness it inherits): both at the process's level plus 3, and the submitting thread untouched.
+    assert batcher.worker_restarts == 1
+    assert backend.niceness == [process_nice + 3, process_nice + 3]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process_nice
