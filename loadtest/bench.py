@@ -6,10 +6,10 @@ On the same pairs (HH-RLHF lengths; short pairs for the batching comparison) it 
 - the limit: the backend alone, in-process, best of a search over batch size, workers and threads per
   worker on length-sorted batches (`loadtest.limit`, in its own process);
 - the service (`rmserve serve`, with its default workers x threads, see `server_settings`): closed-loop
-  concurrency 1..128 with single-pair and 16-pair requests; open-loop Poisson arrivals at fractions of the measured
-  saturation rate up to past it; throughput, p50/p95/p99, rejections; padding efficiency and batch
-  statistics from the server's /metrics; the server's CPU seconds per 1,000 pairs from /proc; /health
-  latency while saturated;
+  concurrency 1..128 with single-pair and 16-pair requests; open-loop Poisson arrivals at fractions of
+  the measured saturation rate up to past it; throughput, p50/p95/p99, rejections; padding efficiency and
+  batch statistics from the server's /metrics; the server's CPU seconds per 1,000 pairs from /proc;
+  /health latency while saturated;
 - batching off: the same service with `RMSERVE_MAX_BATCH_SIZE=1`, on HH and on short pairs;
 - the naive design: torch fp32, one request at a time (`RMSERVE_MAX_BATCH_SIZE=1`, `RMSERVE_WORKERS=1`),
   as OpenRLHF's `serve_rm.py` runs, at 64 concurrent single-pair clients.
