@@ -195,17 +195,22 @@ class DyingBackend(FakeBackend):
         return super().score(batch)
 
 
-def test_a_dead_worker_settles_its_batch_and_is_replaced() -> None:
-    batcher = DynamicBatcher(DyingBackend(), config(max_batch_size=1))
+def score_after_the_first_worker_dies(batcher: DynamicBatcher) -> list[float]:
+    """Start `batcher` (over a DyingBackend), check that the first pass fails with WorkerDied, and return
+    the scores of a second request, which the replacement worker runs; the batcher is closed after."""
     first = batcher.submit([pair(10, salt=1)], far_deadline())
     batcher.start()
     try:
         with pytest.raises(WorkerDied):
             first.futures[0].result(timeout=30)
-        second = batcher.submit([pair(11, salt=2)], far_deadline())
-        assert results(second.futures) == pytest.approx([reference_score(pair(11, salt=2))])
+        return results(batcher.submit([pair(11, salt=2)], far_deadline()).futures)
     finally:
         batcher.close()
+
+
+def test_a_dead_worker_settles_its_batch_and_is_replaced() -> None:
+    batcher = DynamicBatcher(DyingBackend(), config(max_batch_size=1))
+    assert score_after_the_first_worker_dies(batcher) == pytest.approx([reference_score(pair(11, salt=2))])
     assert batcher.worker_restarts == 1
 
 
@@ -245,15 +250,7 @@ def test_workers_run_below_the_process_priority_and_a_replaced_worker_is_not_low
         pytest.skip(f"the test process already runs at niceness {process_nice}")
     backend = NiceRecordingBackend()
     batcher = DynamicBatcher(backend, config(max_batch_size=1, worker_nice=3))
-    first = batcher.submit([pair(10, salt=1)], far_deadline())
-    batcher.start()
-    try:
-        with pytest.raises(WorkerDied):
-            first.futures[0].result(timeout=30)
-        second = batcher.submit([pair(11, salt=2)], far_deadline())
-        results(second.futures)
-    finally:
-        batcher.close()
+    score_after_the_first_worker_dies(batcher)
     # The first pass ran in the original worker, the second in its replacement (spawned by the dying worker,
     # whose niceness it inherits): both at the process's level plus 3, and the submitting thread untouched.
     assert batcher.worker_restarts == 1
