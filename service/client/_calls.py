@@ -11,14 +11,18 @@ from service.client._core import Call, Limits, chunk_bounds, encode_json
 from service.client.types import (
     JSON,
     CompareResult,
+    Comparison,
     GateResult,
     Pair,
     Prompt,
     RankResult,
     ScoreResult,
+    comparison_to_json,
+    merge_compare_batches,
     merge_scores,
     pair_to_json,
     parse_compare,
+    parse_compare_batch,
     parse_gate,
     parse_rank,
     parse_score,
@@ -71,6 +75,27 @@ def compare_call(prompt: Prompt, response_a: str, response_b: str, timeout_s: fl
         "timeout_s": timeout_s,
     }
     return Call([("POST", "/v1/compare", body)], lambda bodies: parse_compare(bodies[0]))
+
+
+def compare_batch_call(
+    comparisons: Sequence[Comparison], limits: Limits, timeout_s: float
+) -> Call[list[CompareResult]]:
+    """/v1/compare with `pairs`, in chunks that respect `limits` (the server counts each comparison as two
+    scored items); the merged results keep the order of `comparisons`."""
+    entries = [comparison_to_json(c) for c in comparisons]
+    if not entries:
+        raise ValueError("compare_batch() needs at least one comparison")
+    per_comparison = Limits(max(1, limits.max_items_per_request // 2), limits.max_body_bytes)
+    bounds = chunk_bounds(entries, per_comparison)
+    requests: list[tuple[str, str, JSON | None]] = [
+        ("POST", "/v1/compare", {"pairs": entries[start:end], "timeout_s": timeout_s}) for start, end in bounds
+    ]
+
+    def combine(bodies: list[JSON]) -> list[CompareResult]:
+        parts = [parse_compare_batch(body, end - start) for body, (start, end) in zip(bodies, bounds, strict=True)]
+        return merge_compare_batches(parts)
+
+    return Call(requests, combine)
 
 
 def gate_call(prompt: Prompt, response: str, threshold: float | None, timeout_s: float) -> Call[GateResult]:

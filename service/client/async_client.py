@@ -31,7 +31,16 @@ from service.client._core import (
     read_json,
 )
 from service.client.errors import ConnectionFailedError, OverloadedError, RewardServiceError
-from service.client.types import JSON, CompareResult, GateResult, Pair, Prompt, RankResult, ScoreResult
+from service.client.types import (
+    JSON,
+    CompareResult,
+    Comparison,
+    GateResult,
+    Pair,
+    Prompt,
+    RankResult,
+    ScoreResult,
+)
 
 if TYPE_CHECKING:
     from service.integrations.trl import AsyncTRLRewardFunc
@@ -40,7 +49,7 @@ T = TypeVar("T")
 
 
 class AsyncRewardClient:
-    """Asyncio client: `score`, `rank`, `compare`, `gate`, `models`, `health`, `ready`, all awaitable.
+    """Asyncio client: `score`, `rank`, `compare`, `compare_batch`, `gate`, `models`, `health`, `ready`, all awaitable.
 
     ```python
     async with AsyncRewardClient("http://127.0.0.1:8000") as client:
@@ -130,6 +139,15 @@ class AsyncRewardClient:
         """Both scores and the Bradley-Terry probability that `response_a` is preferred."""
         deadline = self._deadline(timeout_s)
         return await self._run(_calls.compare_call(prompt, response_a, response_b, deadline.timeout_s), deadline)
+
+    async def compare_batch(
+        self, comparisons: Sequence[Comparison], *, timeout_s: float | None = None
+    ) -> list[CompareResult]:
+        """Many comparisons at once, each a `(prompt, response_a, response_b)` tuple or a mapping with those
+        keys: their results in order; long lists go out as concurrent chunks, all answered by one model."""
+        deadline = self._deadline(timeout_s)
+        call = _calls.compare_batch_call(comparisons, await self._get_limits(deadline), deadline.timeout_s)
+        return await self._run(call, deadline)
 
     async def gate(
         self, prompt: Prompt, response: str, *, threshold: float | None = None, timeout_s: float | None = None

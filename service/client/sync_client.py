@@ -32,7 +32,16 @@ from service.client._core import (
     read_json,
 )
 from service.client.errors import ConnectionFailedError, OverloadedError, RewardServiceError
-from service.client.types import JSON, CompareResult, GateResult, Pair, Prompt, RankResult, ScoreResult
+from service.client.types import (
+    JSON,
+    CompareResult,
+    Comparison,
+    GateResult,
+    Pair,
+    Prompt,
+    RankResult,
+    ScoreResult,
+)
 
 if TYPE_CHECKING:
     from service.integrations.trl import TRLRewardFunc
@@ -41,7 +50,7 @@ T = TypeVar("T")
 
 
 class RewardClient:
-    """Blocking client: `score`, `rank`, `compare`, `gate`, `models`, `health`, `ready`.
+    """Blocking client: `score`, `rank`, `compare`, `compare_batch`, `gate`, `models`, `health`, `ready`.
 
     ```python
     with RewardClient("http://127.0.0.1:8000") as client:
@@ -132,6 +141,15 @@ class RewardClient:
         """Both scores and the Bradley-Terry probability that `response_a` is preferred."""
         deadline = self._deadline(timeout_s)
         return self._run(_calls.compare_call(prompt, response_a, response_b, deadline.timeout_s), deadline)
+
+    def compare_batch(
+        self, comparisons: Sequence[Comparison], *, timeout_s: float | None = None
+    ) -> list[CompareResult]:
+        """Many comparisons at once, each a `(prompt, response_a, response_b)` tuple or a mapping with those
+        keys: their results in order; long lists go out as concurrent chunks, all answered by one model."""
+        deadline = self._deadline(timeout_s)
+        call = _calls.compare_batch_call(comparisons, self._get_limits(deadline), deadline.timeout_s)
+        return self._run(call, deadline)
 
     def gate(
         self, prompt: Prompt, response: str, *, threshold: float | None = None, timeout_s: float | None = None

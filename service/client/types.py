@@ -17,6 +17,7 @@ from service.client.errors import UnexpectedResponseError
 Message: TypeAlias = Mapping[str, Any]
 Prompt: TypeAlias = str | Sequence[Message]
 Pair: TypeAlias = tuple[Prompt, str] | Mapping[str, Any]
+Comparison: TypeAlias = tuple[Prompt, str, str] | Mapping[str, Any]
 JSON: TypeAlias = dict[str, Any]
 
 
@@ -46,11 +47,35 @@ def pair_to_json(pair: Pair) -> JSON:
     return {"prompt": prompt_to_json(prompt), "response": response}
 
 
+def comparison_to_json(comparison: Comparison) -> JSON:
+    """One `{"prompt", "response_a", "response_b"}` entry of /v1/compare's `pairs` from a tuple or a mapping."""
+    keys = ("prompt", "response_a", "response_b")
+    if isinstance(comparison, Mapping):
+        missing = [key for key in keys if key not in comparison]
+        if missing:
+            raise TypeError(f"a comparison mapping needs the keys {', '.join(map(repr, keys))}; missing {missing}")
+        prompt, response_a, response_b = (comparison[key] for key in keys)
+    elif isinstance(comparison, tuple) and len(comparison) == 3:
+        prompt, response_a, response_b = comparison
+    else:
+        raise TypeError(
+            f"a comparison is a (prompt, response_a, response_b) tuple or a mapping, not {type(comparison)}"
+        )
+    if not isinstance(response_a, str) or not isinstance(response_b, str):
+        raise TypeError("both responses of a comparison must be strings")
+    return {"prompt": prompt_to_json(prompt), "response_a": response_a, "response_b": response_b}
+
+
 def _field(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     value = body.get(name)
     if not isinstance(value, kind):
         raise UnexpectedResponseError(f"the server's answer has no valid {name!r} field")
     return value
+
+
+def _digest(body: Mapping[str, Any]) -> str | None:
+    digest = body.get("weights_digest")
+    return digest if isinstance(digest, str) else None
 
 
 def _float(value: Any, what: str) -> float:
@@ -118,8 +143,12 @@ def parse_score(body: JSON, n_expected: int) -> ScoreResult:
                 normalized=_optional_float(detail.get("normalized"), "normalized score"),
             )
         )
-    digest = body.get("weights_digest")
-    return ScoreResult(model, digest if isinstance(digest, str) else None, items, [body])
+    return ScoreResult(model, _digest(body), items, [body])
+
+
+def _check_one_model(identities: set[tuple[str, str | None]]) -> None:
+    if len(identities) > 1:
+        raise UnexpectedResponseError(f"the chunks of one call were scored by different models: {sorted(identities)}")
 
 
 def merge_scores(parts: Sequence[ScoreResult]) -> ScoreResult:
@@ -127,9 +156,7 @@ def merge_scores(parts: Sequence[ScoreResult]) -> ScoreResult:
     swapped in the middle of a call (a rolling deploy) would mix two reward scales in one batch."""
     if not parts:
         raise ValueError("nothing to merge")
-    identities = {(p.model, p.weights_digest) for p in parts}
-    if len(identities) > 1:
-        raise UnexpectedResponseError(f"the chunks of one call were scored by different models: {sorted(identities)}")
+    _check_one_model({(p.model, p.weights_digest) for p in parts})
     return ScoreResult(
         parts[0].model,
         parts[0].weights_digest,
@@ -181,8 +208,7 @@ def parse_rank(body: JSON, n_expected: int) -> RankResult:
         zvalues = [_float(z, "z-score") for z in zscores]
     else:
         zvalues = group_zscores(scores)
-    digest = body.get("weights_digest")
-    return RankResult(model, digest if isinstance(digest, str) else None, scores, list(ranking), zvalues, body)
+    return RankResult(model, _digest(body), scores, list(ranking), zvalues, body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,13 +223,40 @@ class CompareResult:
     raw: JSON = field(repr=False, default_factory=dict)
 
 
+def _compare_result(model: str, digest: str | None, entry: Mapping[str, Any], raw: JSON) -> CompareResult:
+    return CompareResult(
+        model,
+        digest,
+        _float(entry.get("score_a"), "score_a"),
+        _float(entry.get("score_b"), "score_b"),
+        _float(entry.get("prob_a_preferred"), "prob_a_preferred"),
+        raw,
+    )
+
+
 def parse_compare(body: JSON) -> CompareResult:
+    """A /v1/compare answer to one comparison (its top-level fields)."""
+    return _compare_result(_field(body, "model", str), _digest(body), body, body)
+
+
+def parse_compare_batch(body: JSON, n_expected: int) -> list[CompareResult]:
+    """A /v1/compare answer to `n_expected` comparisons sent as `pairs`: its `results`, in order; each result's
+    `raw` is its own entry of `results`. Raises UnexpectedResponseError on any mismatch."""
     model = _field(body, "model", str)
-    score_a = _float(body.get("score_a"), "score_a")
-    score_b = _float(body.get("score_b"), "score_b")
-    prob = _float(body.get("prob_a_preferred"), "prob_a_preferred")
-    digest = body.get("weights_digest")
-    return CompareResult(model, digest if isinstance(digest, str) else None, score_a, score_b, prob, body)
+    results = _field(body, "results", list)
+    if len(results) != n_expected:
+        raise UnexpectedResponseError(f"asked for {n_expected} comparisons, the server sent {len(results)}")
+    if not all(isinstance(entry, dict) for entry in results):
+        raise UnexpectedResponseError("the server's answer has a result that is not an object")
+    digest = _digest(body)
+    return [_compare_result(model, digest, entry, entry) for entry in results]
+
+
+def merge_compare_batches(parts: Sequence[list[CompareResult]]) -> list[CompareResult]:
+    """Chunks of one compare call joined in order; like `merge_scores`, all from one model and weights."""
+    merged = [result for part in parts for result in part]
+    _check_one_model({(r.model, r.weights_digest) for r in merged})
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +280,9 @@ def parse_gate(body: JSON) -> GateResult:
     decision = body.get("decision")
     if decision not in ("allow", "block"):
         raise UnexpectedResponseError("the server's gate answer has no 'decision' of allow or block")
-    digest = body.get("weights_digest")
     return GateResult(
         model,
-        digest if isinstance(digest, str) else None,
+        _digest(body),
         decision == "allow",
         _float(body.get("score"), "score"),
         _float(body.get("threshold"), "threshold"),

@@ -74,6 +74,13 @@ class FakeRewardServer:
             scores = [fake_score(body["prompt"], r) for r in body["responses"]]
             ranking = sorted(range(len(scores)), key=lambda i: -scores[i])[: body.get("top_k")]
             return {**ref, "scores": scores, "ranking": ranking, "best_index": ranking[0], "zscores": scores}
+        if path == "/v1/compare" and "pairs" in body:
+            results = []
+            for entry in body["pairs"]:
+                prompt = entry["prompt"]
+                a, b = fake_score(prompt, entry["response_a"]), fake_score(prompt, entry["response_b"])
+                results.append({"score_a": a, "score_b": b, "prob_a_preferred": 1.0 if a > b else 0.0})
+            return {**ref, "results": results}
         if path == "/v1/compare":
             a, b = fake_score(body["prompt"], body["response_a"]), fake_score(body["prompt"], body["response_b"])
             return {**ref, "score_a": a, "score_b": b, "prob_a_preferred": 0.5, "results": []}

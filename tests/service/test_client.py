@@ -149,6 +149,65 @@ def test_compare_gate_models_health_and_the_api_key(server: FakeRewardServer) ->
     assert all(r.headers["authorization"] == "Bearer s3cret" for r in server.requests)
 
 
+def test_compare_batch_chunks_by_scored_items_and_keeps_order(server: FakeRewardServer) -> None:
+    client, _ = make_client(server, max_items_per_request=8, max_body_bytes=1 << 20)
+    messages = [{"role": "user", "content": "hi"}]
+    comparisons: list[object] = [(f"q{i}", "a" * (i % 5 + 1), "b" * (i % 3 + 1)) for i in range(9)]
+    comparisons.append({"prompt": messages, "response_a": "yes", "response_b": "no thanks"})
+    with client:
+        results = client.compare_batch(comparisons)  # type: ignore[arg-type]
+    # The server counts a comparison as two scored items: 8 items a request is 4 comparisons.
+    assert [len(body["pairs"]) for body in server.bodies("/v1/compare")] == [4, 4, 2]
+    expected = [(fake_score(p, a), fake_score(p, b)) for p, a, b in comparisons[:9]]  # type: ignore[misc]
+    expected.append((fake_score(messages, "yes"), fake_score(messages, "no thanks")))
+    assert [(r.score_a, r.score_b) for r in results] == expected
+    assert [r.prob_a_preferred for r in results] == [1.0 if a > b else 0.0 for a, b in expected]
+    assert all(r.model == "fake-rm" and r.weights_digest == "sha256:fake" for r in results)
+    assert server.bodies("/v1/compare")[2]["pairs"][1]["prompt"] == messages
+
+
+def test_compare_batch_refuses_bad_input_before_sending(server: FakeRewardServer) -> None:
+    client, _ = make_client(server, max_items_per_request=8, max_body_bytes=1 << 20)
+    with client:
+        with pytest.raises(ValueError, match="at least one"):
+            client.compare_batch([])
+        with pytest.raises(TypeError, match="response_b"):
+            client.compare_batch([{"prompt": "q", "response_a": "a"}])
+        with pytest.raises(TypeError, match="strings"):
+            client.compare_batch([("q", "a", 3)])  # type: ignore[list-item]
+    assert server.bodies("/v1/compare") == []
+
+
+def test_compare_batch_answers_are_checked() -> None:
+    server = FakeRewardServer()
+    one_result = {"model": "fake-rm", "results": [{"score_a": 1.0, "score_b": 0.0, "prob_a_preferred": 0.7}]}
+    server.script.append((200, {}, one_result))
+    client, _ = make_client(server, max_items_per_request=64, max_body_bytes=1 << 20)
+    with client, pytest.raises(UnexpectedResponseError, match="asked for 2 comparisons"):
+        client.compare_batch([("q", "a", "b"), ("q", "c", "d")])
+
+    swapping = FakeRewardServer()
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        swapping.model = "fake-rm" if calls == 1 else "another-rm"
+        return swapping.handler(request)
+
+    with (
+        RewardClient(
+            "http://rm.test",
+            transport=httpx.MockTransport(handler),
+            max_items_per_request=2,
+            max_body_bytes=1 << 20,
+            max_concurrency=1,
+        ) as client,
+        pytest.raises(UnexpectedResponseError, match="different models"),
+    ):
+        client.compare_batch([("q", "a", "b"), ("q", "c", "d")])
+
+
 def test_retries_429_and_503_honouring_retry_after(server: FakeRewardServer) -> None:
     overloaded = {"error": {"type": "overloaded", "message": "queue full"}}
     server.script.extend([(429, {"Retry-After": "2"}, overloaded), (503, {"Retry-After": "1"}, overloaded)])

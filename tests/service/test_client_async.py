@@ -142,7 +142,7 @@ def test_async_errors_are_typed_and_cancel_the_other_chunks() -> None:
     assert len(server.bodies("/v1/score")) < 8
 
 
-def test_async_rank_compare_gate() -> None:
+def test_async_rank_compare_compare_batch_gate() -> None:
     server = FakeRewardServer()
 
     async def scenario() -> None:
@@ -154,6 +154,9 @@ def test_async_rank_compare_gate() -> None:
             assert compared.score_a > compared.score_b
             gated = await client.gate("q", "aa", threshold=0.0)
             assert gated.allow
+            batch = await client.compare_batch([("q", "aa", "b"), ("q", "b", "aaa"), ("r", "x", "yy")])
+            assert [r.prob_a_preferred for r in batch] == [1.0, 0.0, 0.0]
+            assert [len(body["pairs"]) for body in server.bodies("/v1/compare") if "pairs" in body] == [2, 1]
 
     run(scenario)
 

@@ -30,6 +30,7 @@ def test_every_method_against_the_real_server(server_url: str) -> None:
         scored = client.score([(conversation, r) for r in replies])
         ranked = client.rank(conversation, replies, top_k=2)
         compared = client.compare(conversation, replies[0], replies[1])
+        batch = client.compare_batch([(conversation, replies[0], replies[1]), (conversation, replies[2], replies[0])])
         gated = client.gate(conversation, replies[0], threshold=scored.scores[0] + 1.0)
 
     assert scored.model == info["model"] and scored.weights_digest == info["weights_digest"]
@@ -38,6 +39,10 @@ def test_every_method_against_the_real_server(server_url: str) -> None:
     assert ranked.ranking == sorted(range(3), key=lambda i: -scored.scores[i])[:2]
     assert compared.score_a == pytest.approx(scored.scores[0], abs=1e-5)
     assert 0.0 < compared.prob_a_preferred < 1.0
+    assert [s for r in batch for s in (r.score_a, r.score_b)] == pytest.approx(
+        [scored.scores[0], scored.scores[1], scored.scores[2], scored.scores[0]], abs=1e-5
+    )
+    assert batch[0].prob_a_preferred == pytest.approx(compared.prob_a_preferred, abs=1e-5)
     assert gated.decision == "block" and gated.score == pytest.approx(scored.scores[0], abs=1e-5)
 
 
@@ -49,7 +54,16 @@ def test_chunked_and_whole_calls_agree(server_url: str) -> None:
     ):
         expected = whole.score(data).scores
         got = chunked.score(data).scores
+        comparisons = [(p, a, data[i + 1][1]) for i, (p, a) in enumerate(data[:-1])]
+        compared_whole = whole.compare_batch(comparisons)
+        compared_chunked = chunked.compare_batch(comparisons)
     assert got == pytest.approx(expected, abs=1e-5)
+    assert [s for r in compared_chunked for s in (r.score_a, r.score_b)] == pytest.approx(
+        [s for r in compared_whole for s in (r.score_a, r.score_b)], abs=1e-5
+    )
+    assert [r.prob_a_preferred for r in compared_chunked] == pytest.approx(
+        [r.prob_a_preferred for r in compared_whole], abs=1e-6
+    )
 
 
 def test_the_servers_errors_arrive_typed(server_url: str) -> None:
