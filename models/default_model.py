@@ -44,6 +44,7 @@ class DefaultModelSettings:
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01
     seed: int = 0
+    disable_dropout: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -144,6 +145,7 @@ def _build(target: Path, data: Path, settings: DefaultModelSettings, progress: b
         weight_decay=settings.weight_decay,
         seed=settings.seed,
         eval_every_steps=0,
+        disable_dropout=settings.disable_dropout,
     )
     train_reward_model(
         train_pairs,

@@ -8,8 +8,8 @@ Batches are length-grouped: the shuffled pairs are cut into groups of `group_bat
 is sorted by length and cut into batches, and the batch order is shuffled again. Each batch then holds
 pairs of similar length, so little compute goes to padding, while the order stays random.
 
-Reproducibility: one seed drives the head's initialisation, dropout, the held-out split and the batch
-order; on the same machine, torch version and thread count, a rerun gives the same weights.
+Reproducibility: one seed drives the head's initialisation, dropout (when kept on), the held-out split and
+the batch order; on the same machine, torch version and thread count, a rerun gives the same weights.
 
 The output folder loads with `models.folder` + `models.torch_model` and with transformers'
 `AutoModelForSequenceClassification.from_pretrained`: `model.safetensors`, `config.json`, the base's
@@ -69,6 +69,12 @@ class TrainConfig:
     group_batches: int = 64
     eval_every_steps: int = 50
     eval_batch_size: int = 64
+    # Dropout off while training, as TRL's RewardTrainer does by default: the chosen and rejected passes
+    # of a pair see the same network, and on a CPU the random masks were most of a forward pass (MiniLM-L6,
+    # 32 x 256 tokens, 2 threads: forward 6.9 s in training mode against 2.3 s without dropout; forward
+    # and backward 11.8 s against 6.4 s). HH-RLHF rows :1500, 1 epoch, judged on tuning rows 1500:1800:
+    # 419 s and 59.7% without dropout, 610 s and 58.7% with it.
+    disable_dropout: bool = True
 
     def validate(self) -> None:
         checks = {
@@ -145,6 +151,15 @@ def configure_threads(threads: int | None) -> int:
     count = threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(max(1, count))
     return torch.get_num_threads()
+
+
+def disable_dropout(model: torch.nn.Module) -> int:
+    """Set every dropout layer of `model` to p = 0 (the attention implementations read their dropout
+    probability from these layers in training mode); return how many there were."""
+    layers = [module for module in model.modules() if isinstance(module, torch.nn.Dropout)]
+    for layer in layers:
+        layer.p = 0.0
+    return len(layers)
 
 
 def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -247,6 +262,8 @@ def train_reward_model(
     pad_id = tokenizer.pad_token_id
     torch.manual_seed(config.seed)
     model = load_torch_reward_model(folder, pad_id, require_head=False)
+    if config.disable_dropout:
+        disable_dropout(model)
 
     chosen_enc, rejected_enc = encode_preferences(formatter, train_pairs)
     margins = [p.margin or 0.0 for p in train_pairs]

@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--eval-every", type=int, default=_DEFAULTS["eval_every_steps"], help="steps between evaluations (0: at end)"
     )
+    parser.add_argument(
+        "--dropout",
+        action="store_true",
+        help="keep the base model's dropout while training (default: off, as in TRL's RewardTrainer)",
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: the CPUs available)")
     parser.add_argument("--name", help="model name for the card (default: the output folder's name)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         seed=args.seed,
         eval_every_steps=args.eval_every,
+        disable_dropout=not args.dropout,
     )
     config.validate()
     pairs = read_preferences(args.data, args.rows)

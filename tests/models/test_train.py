@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -18,11 +19,12 @@ from models.folder import build_formatter, inspect_model_folder, load_tokenizer
 from models.train import (
     TrainConfig,
     bradley_terry_loss,
+    disable_dropout,
     length_grouped_batches,
     split_heldout,
     train_reward_model,
 )
-from models.train_command import _DEFAULTS
+from models.train_command import _DEFAULTS, add_arguments
 
 # Words the tiny decoder's tokenizer knows, so the signal survives tokenization.
 GOOD = ["paris is the capital .", "here is a safer idea", "a python function that adds two numbers"]
@@ -80,6 +82,35 @@ def test_split_heldout_is_seeded_and_disjoint() -> None:
 def test_cli_defaults_match_train_config() -> None:
     config = TrainConfig()
     assert {name: getattr(config, name) for name in _DEFAULTS} == _DEFAULTS
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    required = ["--data", "d.jsonl", "--out", "o"]
+    assert not parser.parse_args(required).dropout and config.disable_dropout
+    assert parser.parse_args([*required, "--dropout"]).dropout
+
+
+def test_disable_dropout_makes_a_training_pass_equal_an_eval_pass(tiny_encoder_dir: Path) -> None:
+    import torch
+
+    from models.torch_model import load_torch_reward_model
+
+    folder = inspect_model_folder(tiny_encoder_dir)
+    tokenizer = load_tokenizer(folder)
+    model = load_torch_reward_model(folder, tokenizer.pad_token_id)
+    generator = torch.Generator().manual_seed(0)
+    inputs = {
+        "input_ids": torch.randint(1000, 20000, (4, 48), generator=generator),
+        "attention_mask": torch.ones(4, 48, dtype=torch.long),
+    }
+    inputs["attention_mask"][2:, 30:] = 0
+    with torch.no_grad():
+        evaluated = model(**inputs).logits
+        model.train()
+        assert not torch.equal(model(**inputs).logits, model(**inputs).logits)  # the base model's dropout is on
+        assert disable_dropout(model) > 0
+        first, second = model(**inputs).logits, model(**inputs).logits
+    assert torch.equal(first, second)
+    assert torch.allclose(first, evaluated, atol=1e-6)
 
 
 def weights(model_dir: Path) -> dict[str, np.ndarray]:
@@ -141,6 +172,7 @@ def test_trained_folder_loads_in_transformers_and_reproduces_its_card(
     assert card is not None and card.kind == "decoder" and card.max_length == 64 and card.score_stats is not None
     assert card.training_data == {"pairs": 36, "heldout_pairs": 12}
     assert card.hyperparameters is not None and card.hyperparameters["seed"] == 0
+    assert card.hyperparameters["disable_dropout"] is True
     assert len(card.reference_pairs) == 8
 
     folder = inspect_model_folder(model_dir)
