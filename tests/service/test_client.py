@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -186,27 +186,6 @@ def test_compare_batch_answers_are_checked() -> None:
     with client, pytest.raises(UnexpectedResponseError, match="asked for 2 comparisons"):
         client.compare_batch([("q", "a", "b"), ("q", "c", "d")])
 
-    swapping = FakeRewardServer()
-    calls = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        swapping.model = "fake-rm" if calls == 1 else "another-rm"
-        return swapping.handler(request)
-
-    with (
-        RewardClient(
-            "http://rm.test",
-            transport=httpx.MockTransport(handler),
-            max_items_per_request=2,
-            max_body_bytes=1 << 20,
-            max_concurrency=1,
-        ) as client,
-        pytest.raises(UnexpectedResponseError, match="different models"),
-    ):
-        client.compare_batch([("q", "a", "b"), ("q", "c", "d")])
-
 
 def test_retries_429_and_503_honouring_retry_after(server: FakeRewardServer) -> None:
     overloaded = {"error": {"type": "overloaded", "message": "queue full"}}
@@ -302,7 +281,15 @@ def test_malformed_answers_raise_unexpected_response(server: FakeRewardServer, b
         client.score(pairs(2))
 
 
-def test_a_model_swapped_between_chunks_is_refused() -> None:
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda client: client.score(pairs(4)),
+        lambda client: client.compare_batch([("q", "a", "b"), ("q", "c", "d")]),
+    ],
+    ids=["score", "compare_batch"],
+)
+def test_a_model_swapped_between_chunks_is_refused(call: Callable[[RewardClient], object]) -> None:
     server = FakeRewardServer()
     calls = 0
 
@@ -319,7 +306,7 @@ def test_a_model_swapped_between_chunks_is_refused() -> None:
         ) as client,
         pytest.raises(UnexpectedResponseError, match="different models"),
     ):
-        client.score(pairs(4))
+        call(client)
 
 
 def test_a_failed_chunk_fails_the_call_with_its_error(server: FakeRewardServer) -> None:
