@@ -154,12 +154,21 @@ def configure_threads(threads: int | None) -> int:
 
 
 def disable_dropout(model: torch.nn.Module) -> int:
-    """Set every dropout layer of `model` to p = 0 (the attention implementations read their dropout
-    probability from these layers in training mode); return how many there were."""
-    layers = [module for module in model.modules() if isinstance(module, torch.nn.Dropout)]
-    for layer in layers:
-        layer.p = 0.0
-    return len(layers)
+    """Turn off all of `model`'s dropout; return how many places held some.
+
+    Two kinds: `torch.nn.Dropout` layers (set to p = 0; BERT's attention reads its probability from one)
+    and the float `attention_dropout` that Llama- and Qwen-style attention modules pass to their kernel.
+    """
+    count = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+            count += 1
+        elif isinstance(getattr(module, "attention_dropout", None), float):
+            # setattr: mypy types any attribute assigned on an nn.Module as a tensor or submodule.
+            setattr(module, "attention_dropout", 0.0)  # noqa: B010
+            count += 1
+    return count
 
 
 def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:

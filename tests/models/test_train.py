@@ -89,17 +89,24 @@ def test_cli_defaults_match_train_config() -> None:
     assert parser.parse_args([*required, "--dropout"]).dropout
 
 
-def test_disable_dropout_makes_a_training_pass_equal_an_eval_pass(tiny_encoder_dir: Path) -> None:
+@pytest.mark.parametrize("model_fixture", ["tiny_encoder_dir", "tiny_decoder_dir"])
+def test_disable_dropout_makes_a_training_pass_equal_an_eval_pass(
+    model_fixture: str, request: pytest.FixtureRequest
+) -> None:
     import torch
 
     from models.torch_model import load_torch_reward_model
 
-    folder = inspect_model_folder(tiny_encoder_dir)
+    folder = inspect_model_folder(request.getfixturevalue(model_fixture))
     tokenizer = load_tokenizer(folder)
     model = load_torch_reward_model(folder, tokenizer.pad_token_id)
+    for module in model.modules():
+        # Llama-style attention keeps its dropout as a float (0 in the tiny config): make it bite.
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.5
     generator = torch.Generator().manual_seed(0)
     inputs = {
-        "input_ids": torch.randint(1000, 20000, (4, 48), generator=generator),
+        "input_ids": torch.randint(5, folder.config["vocab_size"], (4, 48), generator=generator),
         "attention_mask": torch.ones(4, 48, dtype=torch.long),
     }
     inputs["attention_mask"][2:, 30:] = 0
