@@ -1,8 +1,10 @@
 """What the client sends and what it returns: input normalisation and typed results.
 
 A prompt is a string or a list of chat messages `{"role", "content"}`; a response is a string. A pair may
-be given as a `(prompt, response)` tuple or a mapping with "prompt" and "response" keys. Results are frozen
-dataclasses; `raw` keeps the server's whole JSON answer for fields this client does not name.
+be given as a `(prompt, response)` tuple or a mapping with "prompt" and "response" keys, a comparison as a
+`(prompt, response_a, response_b)` tuple or a mapping with those keys. Results are frozen dataclasses; `raw`
+keeps the server's whole JSON answer for fields this client does not name (for one comparison of a batch,
+its own entry of the answer's `results`).
 """
 
 from __future__ import annotations
