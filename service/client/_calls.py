@@ -5,7 +5,8 @@ Shared by the sync and the async client, so both send exactly the same requests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from service.client._core import Call, Limits, chunk_bounds, encode_json
 from service.client.types import (
@@ -30,22 +31,38 @@ from service.client.types import (
     rank_locally,
 )
 
+Part = TypeVar("Part")
+Result = TypeVar("Result")
+
+
+def _chunked_call(
+    path: str,
+    key: str,
+    entries: list[JSON],
+    limits: Limits,
+    timeout_s: float,
+    parse: Callable[[JSON, int], Part],
+    merge: Callable[[list[Part]], Result],
+) -> Call[Result]:
+    """POSTs of `{key: <a chunk of entries>, "timeout_s"}` to `path`, chunked to respect `limits`; each answer
+    is parsed with its chunk's size and the parts merged in the order of `entries`."""
+    bounds = chunk_bounds(entries, limits)
+    requests: list[tuple[str, str, JSON | None]] = [
+        ("POST", path, {key: entries[start:end], "timeout_s": timeout_s}) for start, end in bounds
+    ]
+
+    def combine(bodies: list[JSON]) -> Result:
+        return merge([parse(body, end - start) for body, (start, end) in zip(bodies, bounds, strict=True)])
+
+    return Call(requests, combine)
+
 
 def score_call(pairs: Sequence[Pair], limits: Limits, timeout_s: float) -> Call[ScoreResult]:
     """/v1/score in chunks that respect `limits`; the merged result keeps the order of `pairs`."""
     items = [pair_to_json(pair) for pair in pairs]
     if not items:
         raise ValueError("score() needs at least one pair")
-    bounds = chunk_bounds(items, limits)
-    requests: list[tuple[str, str, JSON | None]] = [
-        ("POST", "/v1/score", {"items": items[start:end], "timeout_s": timeout_s}) for start, end in bounds
-    ]
-
-    def combine(bodies: list[JSON]) -> ScoreResult:
-        parts = [parse_score(body, end - start) for body, (start, end) in zip(bodies, bounds, strict=True)]
-        return merge_scores(parts)
-
-    return Call(requests, combine)
+    return _chunked_call("/v1/score", "items", items, limits, timeout_s, parse_score, merge_scores)
 
 
 def rank_call(
@@ -86,16 +103,9 @@ def compare_batch_call(
     if not entries:
         raise ValueError("compare_batch() needs at least one comparison")
     per_comparison = Limits(max(1, limits.max_items_per_request // 2), limits.max_body_bytes)
-    bounds = chunk_bounds(entries, per_comparison)
-    requests: list[tuple[str, str, JSON | None]] = [
-        ("POST", "/v1/compare", {"pairs": entries[start:end], "timeout_s": timeout_s}) for start, end in bounds
-    ]
-
-    def combine(bodies: list[JSON]) -> list[CompareResult]:
-        parts = [parse_compare_batch(body, end - start) for body, (start, end) in zip(bodies, bounds, strict=True)]
-        return merge_compare_batches(parts)
-
-    return Call(requests, combine)
+    return _chunked_call(
+        "/v1/compare", "pairs", entries, per_comparison, timeout_s, parse_compare_batch, merge_compare_batches
+    )
 
 
 def gate_call(prompt: Prompt, response: str, threshold: float | None, timeout_s: float) -> Call[GateResult]:
