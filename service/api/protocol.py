@@ -187,6 +187,23 @@ class RewardResponse(BaseModel):
     weights_digest: str
 
 
+# ---------------------------------------------------------------- errors
+
+
+class ErrorInfo(BaseModel):
+    type: str = Field(
+        description="machine-readable kind: invalid_request, payload_too_large, unauthenticated, overloaded, "
+        "unavailable, deadline_exceeded, backend_error or internal_error"
+    )
+    message: str = Field(description="what went wrong, for people")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer (see service.errors)."""
+
+    error: ErrorInfo
+
+
 # ---------------------------------------------------------------- /v1/models, /health, /ready
 
 

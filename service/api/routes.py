@@ -1,14 +1,15 @@
 """Thin routers: resolve dependencies, call `service.api.serving`, set the timing headers.
 
 Scoring routes and /v1/models require an API key when keys are configured (a per-route dependency);
-/health, /ready and /metrics are open.
+/health, /ready and /metrics are open. Each route declares the error answers it can give, with their
+real body (`ErrorResponse`), so that the OpenAPI schema is a contract a generated client can rely on.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -17,6 +18,7 @@ from service.api import serving
 from service.api.protocol import (
     CompareRequest,
     CompareResponse,
+    ErrorResponse,
     GateRequest,
     GateResponse,
     Health,
@@ -35,6 +37,32 @@ from service.scorer import Timings
 from service.state import ServiceState
 
 _LOADING_RETRY_S = 5.0
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
+_ERROR_DESCRIPTIONS = {
+    400: "the body is not readable JSON (invalid_request)",
+    401: "a missing or wrong API key, when the server has keys (unauthenticated)",
+    413: "the body, the item count or a text is over the server's limits, listed by /v1/models (payload_too_large)",
+    422: "a field is missing, of the wrong type or out of range (invalid_request)",
+    429: "the server's queue is full (overloaded)",
+    500: "the model failed on this batch (backend_error), or a server fault (internal_error)",
+    503: "the model is loading, draining or failed (unavailable)",
+    504: "the request's deadline (its timeout_s, else the server's) passed before its scores were ready "
+    "(deadline_exceeded)",
+}
+
+
+def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: each has the body `ErrorResponse`."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
+        if status in (429, 503):
+            responses[status]["headers"] = _RETRY_AFTER_HEADER
+    return responses
+
+
+SCORING_ERRORS = _error_responses(400, 401, 413, 422, 429, 500, 503, 504)
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -84,7 +112,7 @@ def _set_timing_headers(response: Response, timings: Timings, ctx: serving.Scori
 scoring = APIRouter(dependencies=[Depends(require_api_key)])
 
 
-@scoring.post("/v1/score", response_model=ScoreResponse, tags=["scoring"])
+@scoring.post("/v1/score", response_model=ScoreResponse, responses=SCORING_ERRORS, tags=["scoring"])
 async def score(body: ScoreRequest, ctx: ContextDep, response: Response) -> ScoreResponse:
     """Raw rewards for (prompt, response) pairs, in request order, with per-item details."""
     result, timings = await serving.score(ctx, body)
@@ -92,7 +120,7 @@ async def score(body: ScoreRequest, ctx: ContextDep, response: Response) -> Scor
     return result
 
 
-@scoring.post("/v1/rank", response_model=RankResponse, tags=["scoring"])
+@scoring.post("/v1/rank", response_model=RankResponse, responses=SCORING_ERRORS, tags=["scoring"])
 async def rank(body: RankRequest, ctx: ContextDep, response: Response) -> RankResponse:
     """Best-of-n: scores, ranking best first, the best index and the group's z-scores."""
     result, timings = await serving.rank(ctx, body)
@@ -100,7 +128,7 @@ async def rank(body: RankRequest, ctx: ContextDep, response: Response) -> RankRe
     return result
 
 
-@scoring.post("/v1/compare", response_model=CompareResponse, tags=["scoring"])
+@scoring.post("/v1/compare", response_model=CompareResponse, responses=SCORING_ERRORS, tags=["scoring"])
 async def compare(body: CompareRequest, ctx: ContextDep, response: Response) -> CompareResponse:
     """Bradley-Terry comparison of two responses (or a batch of comparisons via `pairs`)."""
     result, timings = await serving.compare(ctx, body)
@@ -108,7 +136,7 @@ async def compare(body: CompareRequest, ctx: ContextDep, response: Response) -> 
     return result
 
 
-@scoring.post("/v1/gate", response_model=GateResponse, tags=["scoring"])
+@scoring.post("/v1/gate", response_model=GateResponse, responses=SCORING_ERRORS, tags=["scoring"])
 async def gate(body: GateRequest, ctx: ContextDep, response: Response) -> GateResponse:
     """allow when score >= threshold (the request's, else the server's), within the request's deadline."""
     result, timings = await serving.gate(ctx, body)
@@ -116,7 +144,7 @@ async def gate(body: GateRequest, ctx: ContextDep, response: Response) -> GateRe
     return result
 
 
-@scoring.post("/get_reward", response_model=RewardResponse, tags=["openrlhf"])
+@scoring.post("/get_reward", response_model=RewardResponse, responses=SCORING_ERRORS, tags=["openrlhf"])
 async def get_reward(body: RewardRequest, ctx: ContextDep, response: Response) -> RewardResponse:
     """OpenRLHF's remote reward model protocol (`--remote_rm_url http://host:port/get_reward`)."""
     result, timings = await serving.get_reward(ctx, body)
@@ -124,7 +152,7 @@ async def get_reward(body: RewardRequest, ctx: ContextDep, response: Response) -
     return result
 
 
-@scoring.get("/v1/models", response_model=ModelInfo, tags=["model"])
+@scoring.get("/v1/models", response_model=ModelInfo, tags=["model"], responses=_error_responses(401, 503))
 async def models(state: StateDep) -> ModelInfo:
     """What is served: model, folder, architecture, backend, device, dtype, digest, provenance, limits."""
     model = state.model
@@ -150,7 +178,16 @@ async def ready(state: StateDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if reason is None else 503)
 
 
-@probes.get("/metrics", include_in_schema=True)
+@probes.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {PROMETHEUS_CONTENT_TYPE: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format",
+        }
+    },
+)
 async def metrics(state: StateDep) -> Response:
     """Prometheus metrics."""
-    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(state.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)

@@ -1,7 +1,8 @@
 """Bad input against the real server process: schemathesis fuzzing of every operation in the OpenAPI
-schema (valid and invalid data), then hand-made cases for what a generator rarely builds: huge and
-chunked bodies, deep JSON, megabyte texts, lone surrogates, NUL bytes, wrong types, empty lists, extreme
-numbers, unknown fields and wrong content types.
+schema (valid and invalid data), each answer also checked against the schema (a documented status,
+content type and body, so that a client generated from it can read every answer), then hand-made cases
+for what a generator rarely builds: huge and chunked bodies, deep JSON, megabyte texts, lone surrogates,
+NUL bytes, wrong types, empty lists, extreme numbers, unknown fields and wrong content types.
 
 The server scores with the reference fake backend (the tokenizer and formatting are the real model's),
 since the scenario is about the service's handling of input. The contract, for every case: never a 5xx,
@@ -24,7 +25,13 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.reliability.backends import PASS_MS_ENV
 from tests.reliability.conftest import ServerProcess, record_figures, rerun_command, start_server
@@ -36,6 +43,7 @@ MAX_CHARS = 100_000
 MAX_BODY_BYTES = 2_000_000
 EXAMPLES_PER_OPERATION_AND_MODE = 50
 CLIENT_TIMEOUT_S = 60.0
+SCHEMA_CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 # Bodies the JSON parser cannot read: 422 for a syntax error, 400 ("error parsing the body") for what the
 # parser itself gives up on (nesting too deep, invalid UTF-8, an integer literal too long to convert).
 UNREADABLE = (400, 422)
@@ -94,6 +102,11 @@ def fuzz_operation(operation: Any, mode: GenerationMode, url: str, statuses: Cou
         statuses[response.status_code] += 1
         own_deadline = isinstance(case.body, dict) and isinstance(case.body.get("timeout_s"), float | int)
         problem = error_shape_problem(response.status_code, response.content, own_deadline)
+        if problem is None:
+            try:
+                case.validate_response(response, checks=SCHEMA_CONFORMANCE)
+            except FailureGroup as failures:
+                problem = "answer not as documented: " + "; ".join(f.title for f in failures.exceptions)
         if problem is not None:
             problems.append(f"{case.method} {case.formatted_path} {mode.value}: {problem}; body={case.body!r:.300}")
 

@@ -14,6 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.formatting import EncodedPair
+from service.api.protocol import ErrorResponse
+from service.api.routes import PROMETHEUS_CONTENT_TYPE
+from service.errors import ERROR_TABLE
 from service.settings import Settings
 from tests.service.app_harness import serving, state_of
 
@@ -182,6 +185,31 @@ def test_probes_and_docs(client: TestClient) -> None:
     assert client.get("/ready").json()["ready"] is True
     assert "/v1/score" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
+
+
+SCORING_OPERATIONS = ["/v1/score", "/v1/rank", "/v1/compare", "/v1/gate", "/get_reward"]
+
+
+def test_openapi_documents_every_error_answer_with_the_body_sent(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    # 499 is logged only: the client that would read it has gone.
+    answered = {status for status, _ in ERROR_TABLE.values() if status != 499} | {400}
+    for path in SCORING_OPERATIONS:
+        responses = spec["paths"][path]["post"]["responses"]
+        documented = {int(status) for status in responses if int(status) >= 400}
+        assert documented == answered, path
+        for status in documented:
+            schema = responses[str(status)]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (path, status)
+        assert {"429", "503"} <= {s for s, r in responses.items() if "Retry-After" in r.get("headers", {})}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]  # FastAPI's default, never sent
+    assert list(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == [PROMETHEUS_CONTENT_TYPE]
+
+    bad_bodies = [b"{not json", b'{"items": []}', b'{"items": [{"prompt": "a"}]}', b'{"prompt": "a", "responses": "b"}']
+    for path, body in zip(["/v1/score", "/v1/score", "/v1/score", "/v1/rank"], bad_bodies, strict=True):
+        answer = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert answer.status_code in documented, (path, body)
+        ErrorResponse.model_validate(answer.json())
 
 
 def error_of(response: object) -> tuple[int, str]:
