@@ -7,7 +7,8 @@ On the same pairs (HH-RLHF lengths; short pairs for the batching comparison) it 
   worker on length-sorted batches (`loadtest.limit`, in its own process);
 - the service (`rmserve serve`, with its default workers x threads, see `server_settings`): closed-loop
   concurrency 1..128 with single-pair and 16-pair requests; open-loop Poisson arrivals at fractions of
-  the measured saturation rate up to past it; throughput, p50/p95/p99, rejections; padding efficiency and
+  the measured saturation rate up to past it (and evenly spaced arrivals at 70%, with the p99 of an ideal
+  queue beside each: `loadtest.queue_model`); throughput, p50/p95/p99, rejections; padding efficiency and
   batch statistics from the server's /metrics; the server's CPU seconds per 1,000 pairs from /proc;
   /health latency while saturated;
 - batching off: the same service with `RMSERVE_MAX_BATCH_SIZE=1`, on HH and on short pairs;
@@ -42,6 +43,7 @@ from loadtest import report
 from loadtest.loadgen import measure_point
 from loadtest.server import REPO_ROOT, RunningServer, start_server, wait_until_idle
 from loadtest.workload import PairSet, hh_pairs, request_lines, short_pairs, write_pairs, write_request_lines
+from models.folder import build_formatter, inspect_model_folder, load_tokenizer
 from service.settings import Settings
 
 VARIANTS = ("torch-fp32", "onnx-fp32", "onnx-int8")
@@ -56,6 +58,8 @@ class Plan:
     concurrencies: list[int] = field(default_factory=lambda: [1, 4, 16, 64, 128])
     request_sizes: list[int] = field(default_factory=lambda: [1, 16])
     open_loop_loads: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.9, 1.2])
+    # Evenly spaced arrivals at these loads too: the p99 target's diagnostic (see loadtest.queue_model).
+    uniform_loads: list[float] = field(default_factory=lambda: [0.7])
     warmup_s: float = 1.0
     duration_s: float = 6.0  # 4 s points moved by 10-30% between identical runs on this 2-core machine
     min_requests: int = 20  # each point's window is extended until this many requests are counted
@@ -245,6 +249,13 @@ def write_workloads(out: Path, plan: Plan) -> Workloads:
     return Workloads(hh, short, write_pairs(out / "limit-pairs.jsonl", limit_set), files)
 
 
+def token_counts(model_dir: Path, pairs: PairSet, max_length: int | None) -> list[int]:
+    """Tokens the model reads for each pair (the serving formatter's truncation included)."""
+    folder = inspect_model_folder(model_dir)
+    formatter = build_formatter(folder, load_tokenizer(folder), max_length)
+    return [formatter.encode(prompt, response).num_tokens for prompt, response in pairs.pairs]
+
+
 def server_settings(variant: str, plan: Plan, max_length: int | None) -> dict[str, str]:
     """The service as a user runs it: its own default split of the CPUs into workers x threads, written out
     so that the report shows it (`--server-env` overrides it).
@@ -268,13 +279,15 @@ def server_settings(variant: str, plan: Plan, max_length: int | None) -> dict[st
 
 def measure_service(run: Run, variant: str, server: RunningServer, work: Workloads) -> dict[str, Any]:
     """The closed-loop sweep (HH pairs, every request size x concurrency; /health probed at the highest
-    concurrency), then open-loop points at fractions of the single-pair saturation rate."""
+    concurrency), then open-loop points at fractions of the single-pair saturation rate (Poisson arrivals,
+    then evenly spaced ones at `plan.uniform_loads`)."""
     plan = run.plan
     section: dict[str, Any] = {
         "settings": dict(server.settings),
         "max_wait_ms": _max_wait_ms(dict(server.settings)),
         "closed": [],
         "open": [],
+        "open_uniform": [],
     }
     for size in plan.request_sizes:
         for concurrency in plan.concurrencies:
@@ -303,6 +316,21 @@ def measure_service(run: Run, variant: str, server: RunningServer, work: Workloa
             )
             point.update(workload="hh", pairs_per_request=1, load_fraction=load)
             section["open"].append(point)
+            run.save()
+        for load in plan.uniform_loads:
+            rate = load * saturation_rps
+            run.log(f"{variant}: open loop, {rate:.1f} req/s evenly spaced ({load:.0%} of saturation)")
+            point = run_point(
+                run,
+                server,
+                work.files["hh-1"],
+                mode="open",
+                rate_rps=round(rate, 3),
+                arrivals="uniform",
+                health_hz=plan.health_hz,
+            )
+            point.update(workload="hh", pairs_per_request=1, load_fraction=load)
+            section["open_uniform"].append(point)
             run.save()
     return section
 
@@ -384,6 +412,7 @@ def bench(plan: Plan, out: Path, model: Path | None, max_length: int | None, com
     }
     work = write_workloads(out, plan)
     results["workloads"] = {"hh": work.hh.source, "short": work.short.source}
+    results["hh_token_counts"] = token_counts(model_dir, work.hh, max_length)
     run.save()
     comparison_servers: dict[str, RunningServer] = {}
     with ExitStack() as stack:
@@ -444,6 +473,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default=None, help="closed-loop client counts, e.g. 1,4,16,64,128")
     parser.add_argument("--request-sizes", default=None, help="pairs per closed-loop request, e.g. 1,16")
     parser.add_argument("--open-loop-loads", default=None, help="fractions of saturation, e.g. 0.5,0.7,1.2")
+    parser.add_argument("--uniform-loads", default=None, help="fractions of saturation with evenly spaced arrivals")
     parser.add_argument("--duration-s", type=float, default=None, help="measured seconds per point")
     parser.add_argument("--warmup-s", type=float, default=None, help="uncounted seconds before each point")
     parser.add_argument("--limit-batch-sizes", default=None)
@@ -469,6 +499,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         "concurrencies": _csv(int, args.concurrency) if args.concurrency else None,
         "request_sizes": _csv(int, args.request_sizes) if args.request_sizes else None,
         "open_loop_loads": _csv(float, args.open_loop_loads) if args.open_loop_loads else None,
+        "uniform_loads": _csv(float, args.uniform_loads) if args.uniform_loads is not None else None,
         "duration_s": args.duration_s,
         "warmup_s": args.warmup_s,
         "limit_batch_sizes": _csv(int, args.limit_batch_sizes) if args.limit_batch_sizes else None,
@@ -489,6 +520,7 @@ def _iter_points(results: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for section in results["service"].values():
         yield from section["closed"]
         yield from section["open"]
+        yield from section.get("open_uniform", [])
     for by_name in ((results.get("comparisons") or {}).get("points") or {}).values():
         for runs in by_name.values():
             yield from runs

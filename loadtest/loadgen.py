@@ -6,8 +6,9 @@ connections with the requests serialised once up front, so that it costs the mac
 reports its own CPU seconds, to show it).
 
 - closed loop: `concurrency` clients, each sending its next request as soon as the previous answered;
-- open loop: requests arrive as a Poisson process of `rate_rps`, whatever the server's state, each on an
-  idle connection or a new one; latency runs from the scheduled arrival (no coordinated omission).
+- open loop: requests arrive at `rate_rps` as a Poisson process (`arrivals="poisson"`) or evenly spaced
+  (`"uniform"`, as wrk2 and vegeta send), whatever the server's state, each on an idle connection or a
+  new one; latency runs from the scheduled arrival (no coordinated omission).
 
 The first `warmup_s` seconds are not counted. The window then lasts `duration_s`, extended (up to
 `max_extension_s`) until `min_requests` requests are counted. Counted requests are those that *complete*
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from loadtest.queue_model import ARRIVALS, Arrivals, arrival_gap_s
 from loadtest.server import REPO_ROOT, parse_metrics, process_cpu_s
 
 _RESULT_KEYS = {"/get_reward": b"rewards"}
@@ -59,6 +61,7 @@ class PointResult:
     mode: str
     concurrency: int
     offered_rps: float | None
+    arrivals: str | None  # open loop: "poisson" or "uniform"
     window_s: float
     requests_ok: int = 0
     pairs_ok: int = 0
@@ -299,6 +302,7 @@ async def run_point(
     mode: str,
     concurrency: int = 1,
     rate_rps: float = 0.0,
+    arrivals: Arrivals = "poisson",
     warmup_s: float = 1.0,
     duration_s: float = 5.0,
     request_timeout_s: float = 60.0,
@@ -323,7 +327,7 @@ async def run_point(
         await _closed_loop(host, port, requests, concurrency, request_timeout_s, window, stop, recorder)
     else:
         await _open_loop(
-            host, port, requests, rate_rps, request_timeout_s, drain_timeout_s, window, stop, recorder, seed
+            host, port, requests, rate_rps, arrivals, request_timeout_s, drain_timeout_s, window, stop, recorder, seed
         )
     cpu0, cpu1, window_s = await timer
     health_latencies = await health if health is not None else []
@@ -332,6 +336,7 @@ async def run_point(
         mode=mode,
         concurrency=concurrency,
         offered_rps=rate_rps if mode == "open" else None,
+        arrivals=arrivals if mode == "open" else None,
         window_s=window_s,
         requests_ok=n_ok,
         pairs_ok=recorder.pairs_ok,
@@ -402,6 +407,7 @@ async def _open_loop(
     port: int,
     requests: Sequence[PreparedRequest],
     rate_rps: float,
+    arrivals: Arrivals,
     timeout_s: float,
     drain_timeout_s: float,
     window: Window,
@@ -459,7 +465,7 @@ async def _open_loop(
         task = asyncio.ensure_future(one(request, next_at, counted))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
-        next_at += rng.expovariate(rate_rps)
+        next_at += arrival_gap_s(rng, rate_rps, arrivals)
     if in_flight:
         _, pending = await asyncio.wait(set(in_flight), timeout=drain_timeout_s)
         for task in pending:
@@ -509,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["closed", "open"], default="closed")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rate-rps", type=float, default=0.0)
+    parser.add_argument("--arrivals", choices=ARRIVALS, default="poisson", help="open loop: Poisson or evenly spaced")
     parser.add_argument("--warmup-s", type=float, default=1.0)
     parser.add_argument("--duration-s", type=float, default=5.0)
     parser.add_argument("--request-timeout-s", type=float, default=60.0)
@@ -531,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.mode,
             concurrency=args.concurrency,
             rate_rps=args.rate_rps,
+            arrivals=args.arrivals,
             warmup_s=args.warmup_s,
             duration_s=args.duration_s,
             request_timeout_s=args.request_timeout_s,

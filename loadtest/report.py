@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from loadtest.queue_model import Arrivals, fifo_latency_quantile_s, service_times_s
+
 FINDINGS_HEADING = "## Findings"
 PLOTS = ("throughput_vs_concurrency.png", "latency_vs_load.png")
 SATURATION_VS_LIMIT_MIN = 0.90
@@ -76,6 +78,31 @@ def _verdict(name: str, measured: float | None, bound: float, at_least: bool, de
     }
 
 
+def _p99_point(points: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The open-loop point at P99_LOAD_FRACTION of saturation, when it has latencies and passes."""
+    for point in points:
+        if abs(point["load_fraction"] - P99_LOAD_FRACTION) < 0.051 and point.get("latency_ms"):
+            return point if point.get("mean_forward_ms") else None
+    return None
+
+
+def _ideal_queue_note(results: dict[str, Any], section: dict[str, Any], point: dict[str, Any]) -> str:
+    """'; ideal FIFO queue: p99 N ms': what a server with no overhead would show at this point (see
+    `loadtest.queue_model`), each request served alone in the point's mean pass per pair; '' where the run
+    has no token counts or the model is unstable (batches made the measured passes longer than a pair's)."""
+    tokens = results.get("hh_token_counts")
+    workers = int((section.get("settings") or {}).get("RMSERVE_WORKERS") or 0)
+    if not tokens or workers < 1:
+        return ""
+    per_pair_s = point["mean_forward_ms"] / max(point.get("mean_batch_size") or 1.0, 1.0) / 1000
+    arrivals: Arrivals = "uniform" if point.get("arrivals") == "uniform" else "poisson"
+    try:
+        p99_s = fifo_latency_quantile_s(service_times_s(tokens, per_pair_s), workers, point["offered_rps"], arrivals)
+    except ValueError:
+        return ""
+    return f"; an ideal FIFO queue ({workers} workers, {arrivals} arrivals, these lengths): p99 {p99_s * 1000:.0f} ms"
+
+
 def _never_batched(points: list[dict[str, Any]]) -> bool:
     sizes = [p.get("mean_batch_size") for p in points]
     return bool(sizes) and all(size is not None and size <= 1.0 for size in sizes)
@@ -137,18 +164,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     verdict["detail"] += "; not applicable: the server formed no batch (mean batch 1.0), A/A"
                 verdicts.append(verdict)
     for variant, section in results["service"].items():
-        opened = [p for p in section.get("open", []) if abs(p["load_fraction"] - P99_LOAD_FRACTION) < 0.051]
-        if opened and opened[0].get("latency_ms") and opened[0].get("mean_forward_ms"):
-            point = opened[0]
+        for key, arrivals in (("open", ""), ("open_uniform", ", evenly spaced arrivals (diagnostic)")):
+            point = _p99_point(section.get(key, []))
+            if point is None:
+                continue
             bound = section["max_wait_ms"] + P99_FORWARD_PASSES * point["mean_forward_ms"]
             verdicts.append(
                 _verdict(
-                    f"{variant}: p99 at 70% of saturation (ms) <= max_wait_ms + 3 batch passes",
+                    f"{variant}: p99 at 70% of saturation{arrivals} (ms) <= max_wait_ms + 3 batch passes",
                     point["latency_ms"]["p99"],
                     bound,
                     False,
                     f"{point['offered_rps']:.1f} req/s; max_wait {section['max_wait_ms']:g} ms, mean pass "
-                    f"{point['mean_forward_ms']:.1f} ms",
+                    f"{point['mean_forward_ms']:.1f} ms" + _ideal_queue_note(results, section, point),
                 )
             )
         hh64 = _closed(results, variant, clients, 1) or _last_comparison(results, "hh", variant)
@@ -196,6 +224,9 @@ def _rows(results: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
             yield variant, f"closed {point['concurrency']} x {point['pairs_per_request']}", point
         for point in section.get("open", []):
             yield variant, f"open {point['offered_rps']:.0f} req/s ({point['load_fraction']:.0%})", point
+        for point in section.get("open_uniform", []):
+            label = f"open {point['offered_rps']:.0f} req/s ({point['load_fraction']:.0%}, evenly spaced)"
+            yield variant, label, point
     comparisons = results.get("comparisons") or {}
     for workload, by_name in (comparisons.get("points") or {}).items():
         for name, runs in by_name.items():

@@ -92,7 +92,7 @@ def test_bench_tiny_plan_produces_every_figure(tiny_encoder_dir: Path, tmp_path:
     assert service["settings"]["RMSERVE_WORKERS"] == str(defaults.resolved_workers())
     assert service["settings"]["RMSERVE_THREADS_PER_WORKER"] == str(defaults.resolved_threads_per_worker())
     assert [(p["concurrency"], p["pairs_per_request"]) for p in service["closed"]] == [(4, 1), (4, 4)]
-    points = service["closed"] + service["open"]
+    points = service["closed"] + service["open"] + service["open_uniform"]
     for by_name in results["comparisons"]["points"].values():
         points += [p for runs in by_name.values() for p in runs]
     for point in points:
@@ -102,12 +102,16 @@ def test_bench_tiny_plan_produces_every_figure(tiny_encoder_dir: Path, tmp_path:
         assert point["server_cpu_s_per_1k_pairs"] > 0
         assert point["loadgen_cpu_s"] >= 0
     assert service["open"][0]["offered_rps"] == pytest.approx(0.7 * service["saturation_single_rps"], rel=1e-2)
+    assert [p["arrivals"] for p in service["open"] + service["open_uniform"]] == ["poisson", "uniform"]
+    assert service["open_uniform"][0]["offered_rps"] == service["open"][0]["offered_rps"]
+    assert len(results["hh_token_counts"]) == 64 and min(results["hh_token_counts"]) > 0
     assert service["closed"][0]["health_latency_ms"]["n"] > 0  # /health probed at the highest concurrency
     medians = results["comparisons"]["median_pairs_per_s"]
     assert set(medians["hh"]) == {"torch-fp32", "naive"} and set(medians["short"]) == {"torch-fp32"}
     assert results["comparisons"]["settings"]["naive"]["RMSERVE_MAX_BATCH_SIZE"] == "1"
     names = {t["target"] for t in results["targets"]}
     assert any("naive" in name for name in names) and any("/health" in name for name in names)
+    assert any("evenly spaced" in name for name in names)
     for name in ("results.md", "throughput_vs_concurrency.png", "latency_vs_load.png"):
         assert (out / name).stat().st_size > 0
     page = docs.read_text()

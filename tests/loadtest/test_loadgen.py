@@ -10,6 +10,7 @@ import os
 import time
 
 from loadtest.loadgen import PointResult, percentiles_ms, prepare_requests, run_point
+from loadtest.queue_model import Arrivals
 from loadtest.server import parse_metrics, process_cpu_s
 
 
@@ -44,7 +45,7 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-def _measure(path: str, mode: str) -> PointResult:
+def _measure(path: str, mode: str, arrivals: Arrivals = "poisson", duration_s: float = 0.2) -> PointResult:
     async def scenario() -> PointResult:
         server = await asyncio.start_server(_serve, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -53,7 +54,7 @@ def _measure(path: str, mode: str) -> PointResult:
         async with server:
             return await run_point(
                 f"http://127.0.0.1:{port}", requests, mode, concurrency=3, rate_rps=300.0, warmup_s=0.05,
-                duration_s=0.2, min_requests=20, health_hz=0,
+                duration_s=duration_s, min_requests=20, health_hz=0, arrivals=arrivals,
             )  # fmt: skip
 
     return asyncio.run(scenario())
@@ -76,6 +77,14 @@ def test_rejections_and_wrong_bodies_are_told_apart() -> None:
     short = _measure("/short", "open")
     assert short.requests_ok == 0 and short.failures.get("bad_body", 0) == short.failed >= 20
     assert short.offered_rps == 300.0
+
+
+def test_open_loop_sends_evenly_spaced_arrivals_at_the_rate() -> None:
+    # 300 requests/s evenly spaced: the window counts the arrivals scheduled in it, so its count is the rate
+    # times its length to within a request or two at each edge (a Poisson stream of ~150 strays by about 12).
+    result = _measure("/ok", "open", arrivals="uniform", duration_s=0.5)
+    assert result.arrivals == "uniform" and result.failed == 0
+    assert abs(result.requests_ok - 300.0 * result.window_s) <= 3
 
 
 def test_percentiles_are_nearest_rank_in_ms() -> None:

@@ -47,3 +47,34 @@ def test_batching_ratio_of_a_server_that_never_batched_is_not_applicable() -> No
     assert verdict["measured"] < 1.0
     assert verdict["passed"] is None
     assert "A/A" in verdict["detail"]
+
+
+def _open(load_fraction: float, arrivals: str, p99_ms: float) -> dict[str, Any]:
+    return {
+        "load_fraction": load_fraction,
+        "arrivals": arrivals,
+        "offered_rps": 28.0,
+        "latency_ms": {"p99": p99_ms},
+        "mean_forward_ms": 50.0,
+        "mean_batch_size": 1.0,
+    }
+
+
+def test_p99_is_judged_for_both_arrival_kinds_beside_an_ideal_queue() -> None:
+    results = _results({"hh": {}, "short": {}})
+    results["hh_token_counts"] = list(range(20, 260, 10))
+    results["service"]["onnx-int8"] = {
+        "settings": {"RMSERVE_WORKERS": "2"},
+        "max_wait_ms": 5.0,
+        "open": [_open(0.5, "poisson", 100.0), _open(0.7, "poisson", 300.0)],
+        "open_uniform": [_open(0.7, "uniform", 120.0)],
+    }
+    p99 = [v for v in report.targets(results) if "p99 at 70%" in v["target"]]
+    assert [v["measured"] for v in p99] == [300.0, 120.0]  # the 70% points, Poisson first
+    assert [v["passed"] for v in p99] == [False, True]  # bound 5 + 3 x 50 = 155 ms
+    assert "evenly spaced" in p99[1]["target"] and "evenly spaced" not in p99[0]["target"]
+    ideal_ms = [float(v["detail"].rsplit("p99 ", 1)[1].removesuffix(" ms")) for v in p99]
+    tokens = results["hh_token_counts"]
+    longest_pass_ms = max(tokens) / (sum(tokens) / len(tokens)) * 50.0
+    assert ideal_ms[0] > ideal_ms[1] >= longest_pass_ms  # 1 in 24 pairs is the longest: the p99 is at least it
+    assert "poisson arrivals" in p99[0]["detail"] and "uniform arrivals" in p99[1]["detail"]
