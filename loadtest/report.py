@@ -87,9 +87,9 @@ def _p99_point(points: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _ideal_queue_note(results: dict[str, Any], section: dict[str, Any], point: dict[str, Any]) -> str:
-    """'; ideal FIFO queue: p99 N ms': what a server with no overhead would show at this point (see
-    `loadtest.queue_model`), each request served alone in the point's mean pass per pair; '' where the run
-    has no token counts or the model is unstable (batches made the measured passes longer than a pair's)."""
+    """'; an ideal FIFO queue (...): p99 N ms': what a server with no overhead would show at this point
+    (see `loadtest.queue_model`), each request served alone in the point's mean pass per pair; '' where the
+    run has no token counts or that queue would be unstable at the point's rate."""
     tokens = results.get("hh_token_counts")
     workers = int((section.get("settings") or {}).get("RMSERVE_WORKERS") or 0)
     if not tokens or workers < 1:
