@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from loadtest.queue_model import Arrivals, fifo_latency_quantile_s, service_times_s
+from loadtest.queue_model import Arrivals, fifo_latency_quantile_s, service_times_s, utilisation
 
 FINDINGS_HEADING = "## Findings"
 PLOTS = ("throughput_vs_concurrency.png", "latency_vs_load.png")
@@ -87,20 +87,24 @@ def _p99_point(points: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _ideal_queue_note(results: dict[str, Any], section: dict[str, Any], point: dict[str, Any]) -> str:
-    """'; an ideal FIFO queue (...): p99 N ms': what a server with no overhead would show at this point
-    (see `loadtest.queue_model`), each request served alone in the point's mean pass per pair; '' where the
-    run has no token counts or that queue would be unstable at the point's rate."""
+    """What a server with no overhead would show at this point (see `loadtest.queue_model`): each request
+    served alone in the point's mean pass per pair, its p99 taken over windows as long as the point's and
+    at steady state; '' where the run has no token counts."""
     tokens = results.get("hh_token_counts")
     workers = int((section.get("settings") or {}).get("RMSERVE_WORKERS") or 0)
-    if not tokens or workers < 1:
+    window = int(point.get("requests_ok") or 0)
+    if not tokens or workers < 1 or window < 1:
         return ""
     per_pair_s = point["mean_forward_ms"] / max(point.get("mean_batch_size") or 1.0, 1.0) / 1000
+    service = service_times_s(tokens, per_pair_s)
     arrivals: Arrivals = "uniform" if point.get("arrivals") == "uniform" else "poisson"
-    try:
-        p99_s = fifo_latency_quantile_s(service_times_s(tokens, per_pair_s), workers, point["offered_rps"], arrivals)
-    except ValueError:
-        return ""
-    return f"; an ideal FIFO queue ({workers} workers, {arrivals} arrivals, these lengths): p99 {p99_s * 1000:.0f} ms"
+    offered = utilisation(service, workers, point["offered_rps"])
+    queue = f"an ideal FIFO queue ({workers} workers, {arrivals} arrivals, these lengths, pairs served one at a time)"
+    if offered >= 1:
+        return f"; {queue} would be unstable here (utilisation {offered:.2f})"
+    windowed = fifo_latency_quantile_s(service, workers, point["offered_rps"], arrivals, window_requests=window)
+    steady = fifo_latency_quantile_s(service, workers, point["offered_rps"], arrivals)
+    return f"; {queue}: p99 {windowed * 1000:.0f} ms in windows of {window} requests, {steady * 1000:.0f} ms at length"
 
 
 def _never_batched(points: list[dict[str, Any]]) -> bool:

@@ -47,6 +47,20 @@ def test_bursty_arrivals_lengthen_the_tail() -> None:
     assert max(service) <= uniform < poisson
 
 
+def test_short_windows_see_less_of_a_poisson_tail() -> None:
+    # A few seconds of Poisson arrivals rarely hold the long bursts that set the steady-state p99.
+    service = service_times_s(list(range(20, 260, 10)), mean_pass_s=0.05)
+    steady = fifo_latency_quantile_s(service, workers=2, rate_rps=28.0, arrivals="poisson", requests=100_000)
+    windowed = fifo_latency_quantile_s(
+        service, workers=2, rate_rps=28.0, arrivals="poisson", requests=100_000, window_requests=150
+    )
+    assert windowed < 0.8 * steady
+    whole = fifo_latency_quantile_s(
+        service, workers=2, rate_rps=28.0, arrivals="poisson", requests=100_000, window_requests=100_000
+    )
+    assert whole == steady
+
+
 def test_an_unstable_queue_is_refused() -> None:
     with pytest.raises(ValueError, match="unstable"):
         fifo_latency_quantile_s([0.05], workers=2, rate_rps=40.0, arrivals="poisson")
