@@ -41,23 +41,20 @@ def service_times_s(token_counts: Sequence[int], mean_pass_s: float) -> list[flo
     return [mean_pass_s * count / mean_tokens for count in token_counts]
 
 
-def fifo_latency_quantile_s(
+def simulate_fifo_s(
     service_s: Sequence[float],
     workers: int,
     rate_rps: float,
     arrivals: Arrivals,
-    quantile: float = 0.99,
     requests: int = 200_000,
     seed: int = 0,
-    window_requests: int | None = None,
-) -> float:
-    """The `quantile` of time in system (wait + service, seconds) of a FIFO queue with `workers` identical
-    workers, arrivals at `rate_rps`, and each request's service time drawn (seeded) from `service_s`: over
-    all `requests`, or the median over consecutive windows of `window_requests` of each window's quantile.
+) -> list[float]:
+    """Each request's time in system (wait + service, seconds), in arrival order, in a FIFO queue with
+    `workers` identical workers, arrivals at `rate_rps`, and service times drawn (seeded) from `service_s`.
 
     Raises ValueError for an unstable queue (offered work at or over the workers' capacity)."""
-    if workers < 1 or rate_rps <= 0 or not service_s or not 0 < quantile < 1:
-        raise ValueError("fifo_latency_quantile_s needs workers >= 1, a positive rate, service times, 0 < q < 1")
+    if workers < 1 or rate_rps <= 0 or not service_s or requests < 1:
+        raise ValueError("simulate_fifo_s needs workers >= 1, a positive rate, service times and requests")
     offered = utilisation(service_s, workers, rate_rps)
     if offered >= 1:
         raise ValueError(f"the queue is unstable at utilisation {offered:.2f}")
@@ -71,11 +68,21 @@ def fifo_latency_quantile_s(
         done_s = start_s + rng.choice(service_s)
         heapq.heappush(free_at, done_s)
         in_system_s.append(done_s - arrival_s)
+    return in_system_s
+
+
+def latency_quantile_s(
+    in_system_s: Sequence[float], quantile: float = 0.99, window_requests: int | None = None
+) -> float:
+    """The nearest-rank `quantile` of `in_system_s` (as the load generator computes its percentiles): over
+    all of them, or the median over consecutive windows of `window_requests` of each window's quantile."""
+    if not in_system_s or not 0 < quantile < 1:
+        raise ValueError("latency_quantile_s needs latencies and 0 < quantile < 1")
     if window_requests is None:
         return _nearest_rank(in_system_s, quantile)
-    if not 1 <= window_requests <= requests:
-        raise ValueError("window_requests must be between 1 and requests")
-    starts = range(0, requests - window_requests + 1, window_requests)
+    if not 1 <= window_requests <= len(in_system_s):
+        raise ValueError("window_requests must be between 1 and the number of latencies")
+    starts = range(0, len(in_system_s) - window_requests + 1, window_requests)
     return statistics.median(_nearest_rank(in_system_s[i : i + window_requests], quantile) for i in starts)
 
 
@@ -85,6 +92,5 @@ def utilisation(service_s: Sequence[float], workers: int, rate_rps: float) -> fl
 
 
 def _nearest_rank(values: Sequence[float], quantile: float) -> float:
-    """The nearest-rank quantile, as the load generator computes its percentiles."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(quantile * len(ordered)) - 1))]

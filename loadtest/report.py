@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from loadtest.queue_model import Arrivals, fifo_latency_quantile_s, service_times_s, utilisation
+from loadtest.queue_model import Arrivals, latency_quantile_s, service_times_s, simulate_fifo_s, utilisation
 
 FINDINGS_HEADING = "## Findings"
 PLOTS = ("throughput_vs_concurrency.png", "latency_vs_load.png")
@@ -102,8 +102,9 @@ def _ideal_queue_note(results: dict[str, Any], section: dict[str, Any], point: d
     queue = f"an ideal FIFO queue ({workers} workers, {arrivals} arrivals, these lengths, pairs served one at a time)"
     if offered >= 1:
         return f"; {queue} would be unstable here (utilisation {offered:.2f})"
-    windowed = fifo_latency_quantile_s(service, workers, point["offered_rps"], arrivals, window_requests=window)
-    steady = fifo_latency_quantile_s(service, workers, point["offered_rps"], arrivals)
+    in_system_s = simulate_fifo_s(service, workers, point["offered_rps"], arrivals)
+    windowed = latency_quantile_s(in_system_s, window_requests=window)
+    steady = latency_quantile_s(in_system_s)
     return f"; {queue}: p99 {windowed * 1000:.0f} ms in windows of {window} requests, {steady * 1000:.0f} ms at length"
 
 

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from loadtest.queue_model import arrival_gap_s, fifo_latency_quantile_s, service_times_s
+from loadtest.queue_model import arrival_gap_s, latency_quantile_s, service_times_s, simulate_fifo_s
 
 
 def test_arrival_gaps_are_exponential_or_exactly_even() -> None:
@@ -26,8 +26,8 @@ def test_service_times_follow_tokens_with_the_measured_mean() -> None:
 
 def test_even_arrivals_and_equal_service_times_never_wait() -> None:
     # Two workers at 90% utilisation, arrivals 1/rate apart: each worker is free again before its next request.
-    p99 = fifo_latency_quantile_s([0.02], workers=2, rate_rps=90.0, arrivals="uniform", requests=5_000)
-    assert p99 == pytest.approx(0.02)
+    in_system_s = simulate_fifo_s([0.02], workers=2, rate_rps=90.0, arrivals="uniform", requests=5_000)
+    assert max(in_system_s) == pytest.approx(0.02)
 
 
 def test_poisson_arrivals_to_one_exponential_worker_match_mm1() -> None:
@@ -35,32 +35,33 @@ def test_poisson_arrivals_to_one_exponential_worker_match_mm1() -> None:
     rng = random.Random(1)
     mean_service_s, rate_rps = 0.01, 70.0
     service = [rng.expovariate(1 / mean_service_s) for _ in range(50_000)]
-    p99 = fifo_latency_quantile_s(service, workers=1, rate_rps=rate_rps, arrivals="poisson", requests=300_000)
+    p99 = latency_quantile_s(
+        simulate_fifo_s(service, workers=1, rate_rps=rate_rps, arrivals="poisson", requests=300_000)
+    )
     mu = 1 / statistics.mean(service)
     assert p99 == pytest.approx(math.log(100) / (mu - rate_rps), rel=0.06)
 
 
 def test_bursty_arrivals_lengthen_the_tail() -> None:
     service = service_times_s(list(range(20, 260, 10)), mean_pass_s=0.05)
-    uniform = fifo_latency_quantile_s(service, workers=2, rate_rps=28.0, arrivals="uniform", requests=50_000)
-    poisson = fifo_latency_quantile_s(service, workers=2, rate_rps=28.0, arrivals="poisson", requests=50_000)
+    uniform = latency_quantile_s(
+        simulate_fifo_s(service, workers=2, rate_rps=28.0, arrivals="uniform", requests=50_000)
+    )
+    poisson = latency_quantile_s(
+        simulate_fifo_s(service, workers=2, rate_rps=28.0, arrivals="poisson", requests=50_000)
+    )
     assert max(service) <= uniform < poisson
 
 
 def test_short_windows_see_less_of_a_poisson_tail() -> None:
     # A few seconds of Poisson arrivals rarely hold the long bursts that set the steady-state p99.
     service = service_times_s(list(range(20, 260, 10)), mean_pass_s=0.05)
-    steady = fifo_latency_quantile_s(service, workers=2, rate_rps=28.0, arrivals="poisson", requests=100_000)
-    windowed = fifo_latency_quantile_s(
-        service, workers=2, rate_rps=28.0, arrivals="poisson", requests=100_000, window_requests=150
-    )
-    assert windowed < 0.8 * steady
-    whole = fifo_latency_quantile_s(
-        service, workers=2, rate_rps=28.0, arrivals="poisson", requests=100_000, window_requests=100_000
-    )
-    assert whole == steady
+    in_system_s = simulate_fifo_s(service, workers=2, rate_rps=28.0, arrivals="poisson", requests=100_000)
+    steady = latency_quantile_s(in_system_s)
+    assert latency_quantile_s(in_system_s, window_requests=150) < 0.8 * steady
+    assert latency_quantile_s(in_system_s, window_requests=100_000) == steady
 
 
 def test_an_unstable_queue_is_refused() -> None:
     with pytest.raises(ValueError, match="unstable"):
-        fifo_latency_quantile_s([0.05], workers=2, rate_rps=40.0, arrivals="poisson")
+        simulate_fifo_s([0.05], workers=2, rate_rps=40.0, arrivals="poisson")
