@@ -131,7 +131,5 @@ def resolve_max_length(folder: ModelFolder, tokenizer: RMTokenizer, requested: i
     return min(usable) if usable else 512
 
 
-def build_formatter(
-    folder: ModelFolder, tokenizer: RMTokenizer, max_length: int | None = None
-) -> PairFormatter:
+def build_formatter(folder: ModelFolder, tokenizer: RMTokenizer, max_length: int | None = None) -> PairFormatter:
     return PairFormatter(tokenizer, folder.kind, resolve_max_length(folder, tokenizer, max_length))
