@@ -108,6 +108,32 @@ class ComparePair(Strict):
 class CompareRequest(Strict):
     """Either one comparison (`prompt`, `response_a`, `response_b`) or a batch of them (`pairs`)."""
 
+    # The rule `_one_form` enforces, said in the schema too, so that a generated client knows it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["pairs"],
+                    "properties": {
+                        "pairs": {"type": "array"},
+                        "prompt": {"type": "null"},
+                        "response_a": {"type": "null"},
+                        "response_b": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["prompt", "response_a", "response_b"],
+                    "properties": {
+                        "prompt": {"not": {"type": "null"}},
+                        "response_a": {"type": "string"},
+                        "response_b": {"type": "string"},
+                        "pairs": {"type": "null"},
+                    },
+                },
+            ]
+        }
+    )
+
     prompt: Prompt | None = None
     response_a: Text | None = None
     response_b: Text | None = None

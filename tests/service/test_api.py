@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import jsonschema
 import numpy as np
+import pydantic
 import pytest
 from fastapi.testclient import TestClient
 
 from models.formatting import EncodedPair
-from service.api.protocol import ErrorResponse
+from service.api.protocol import CompareRequest, ErrorResponse
 from service.api.routes import PROMETHEUS_CONTENT_TYPE
 from service.errors import ERROR_TABLE
 from service.settings import Settings
@@ -210,6 +212,31 @@ def test_openapi_documents_every_error_answer_with_the_body_sent(client: TestCli
         answer = client.post(path, content=body, headers={"content-type": "application/json"})
         assert answer.status_code in documented, (path, body)
         ErrorResponse.model_validate(answer.json())
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"prompt": "p", "response_a": "a", "response_b": "b"}, True),
+        ({"prompt": [{"role": "user", "content": "p"}], "response_a": "a", "response_b": "b", "pairs": None}, True),
+        ({"pairs": [{"prompt": "p", "response_a": "a", "response_b": "b"}]}, True),
+        ({"pairs": [{"prompt": "p", "response_a": "a", "response_b": "b"}], "prompt": None}, True),
+        ({}, False),
+        ({"prompt": "p", "response_a": "a"}, False),
+        ({"prompt": None, "response_a": "a", "response_b": "b"}, False),
+        ({"pairs": None, "prompt": None, "response_a": None, "response_b": None}, False),
+        ({"pairs": [{"prompt": "p", "response_a": "a", "response_b": "b"}], "prompt": "p"}, False),
+    ],
+)
+def test_compare_schema_states_the_one_form_rule_the_validator_enforces(body: dict[str, object], valid: bool) -> None:
+    schema = CompareRequest.model_json_schema()
+    schema_says = jsonschema.Draft202012Validator(schema).is_valid(body)
+    try:
+        CompareRequest.model_validate(body)
+        validator_says = True
+    except pydantic.ValidationError:
+        validator_says = False
+    assert schema_says == validator_says == valid
 
 
 def error_of(response: object) -> tuple[int, str]:
