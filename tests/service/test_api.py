@@ -207,10 +207,15 @@ def test_openapi_documents_every_error_answer_with_the_body_sent(client: TestCli
     assert "HTTPValidationError" not in spec["components"]["schemas"]  # FastAPI's default, never sent
     assert list(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == [PROMETHEUS_CONTENT_TYPE]
 
-    bad_bodies = [b"{not json", b'{"items": []}', b'{"items": [{"prompt": "a"}]}', b'{"prompt": "a", "responses": "b"}']
-    for path, body in zip(["/v1/score", "/v1/score", "/v1/score", "/v1/rank"], bad_bodies, strict=True):
+    bad_requests = [
+        ("/v1/score", b"{not json"),
+        ("/v1/score", b'{"items": []}'),
+        ("/v1/score", b'{"items": [{"prompt": "a"}]}'),
+        ("/v1/rank", b'{"prompt": "a", "responses": "b"}'),
+    ]
+    for path, body in bad_requests:
         answer = client.post(path, content=body, headers={"content-type": "application/json"})
-        assert answer.status_code in documented, (path, body)
+        assert answer.status_code in answered, (path, body)
         ErrorResponse.model_validate(answer.json())
 
 
