@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import math
 import re
@@ -81,6 +82,10 @@ class RowRange:
 
     def apply(self, items: Sequence[Any]) -> list[Any]:
         return list(items[self.start : self.stop])
+
+    def indices(self, total_rows: int) -> range:
+        """The 0-based row indices this range selects from a file of `total_rows` rows."""
+        return range(total_rows)[self.start : self.stop]
 
 
 def row_range_argument(text: str) -> RowRange:
@@ -234,6 +239,20 @@ def read_preferences(path: str | Path, rows: RowRange | None = None) -> list[Pre
         where = f" in rows {rows}" if rows else ""
         raise DataFormatError(f"{file}: no preference rows{where} (the file has {len(lines)})")
     return pairs
+
+
+def count_rows(path: str | Path) -> int:
+    """The number of data (non-blank) rows of a preference file, without parsing them."""
+    return len(_read_lines(Path(path)))
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """sha256 of a data file (hex), recorded in cards and used in cache keys."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def data_name(path: str | Path, rows: RowRange | None = None) -> str:

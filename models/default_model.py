@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.data import DataFormatError, PreferencePair, read_preferences
+from models.data import DataFormatError, PreferencePair, file_fingerprint, read_preferences
 
 DEFAULT_DATA_PATH = Path(__file__).resolve().parent / "default_data" / "preferences.jsonl"
 # Bump when a change to the training code should rebuild cached default models.
@@ -77,7 +77,7 @@ def _base_version() -> str:
 def cache_key(data_path: Path, settings: DefaultModelSettings) -> str:
     """Hex digest naming one build: data bytes, hyperparameters, base version, code version."""
     recipe = {
-        "data_sha256": hashlib.sha256(data_path.read_bytes()).hexdigest(),
+        "data_sha256": file_fingerprint(data_path),
         "settings": settings.as_dict(),
         "base": _base_version(),
         "version": DEFAULT_MODEL_VERSION,
@@ -133,7 +133,7 @@ def ensure_default_model(
 
 
 def _build(target: Path, data: Path, settings: DefaultModelSettings, progress: bool) -> None:
-    from models.train import TrainConfig, file_fingerprint, train_reward_model
+    from models.train import TrainConfig, train_reward_model
 
     train_pairs, heldout = split_default(read_preferences(data))
     config = TrainConfig(

@@ -18,7 +18,6 @@ tokenizer files and `rmserve_card.json`. It is written to a temporary sibling an
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import shutil
@@ -226,14 +225,6 @@ def _publish(staging: Path, out_dir: Path) -> None:
     staging.rename(out_dir)
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def train_reward_model(
     train_pairs: Sequence[PreferencePair],
     out_dir: str | Path,
@@ -395,8 +386,3 @@ def _rmserve_version() -> str | None:
         return version("rmserve")
     except PackageNotFoundError:
         return None
-
-
-def file_fingerprint(path: str | Path) -> str:
-    """sha256 of a data file (hex), recorded in cards and used in cache keys."""
-    return _file_digest(Path(path))

@@ -66,8 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from models.data import data_name, read_preferences
-    from models.train import TrainConfig, file_fingerprint, split_heldout, train_reward_model
+    from models.data import data_name, file_fingerprint, read_preferences
+    from models.train import TrainConfig, split_heldout, train_reward_model
 
     config = TrainConfig(
         epochs=args.epochs,
