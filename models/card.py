@@ -31,6 +31,23 @@ class ScoreStats(BaseModel):
     std: float = Field(gt=0)
 
 
+class Calibration(BaseModel):
+    """The temperature of the model's Bradley-Terry probabilities, `sigmoid((r_a - r_b) / temperature)`,
+    and what it was fitted on (`rmserve calibrate`): the data, the backend that scored it, and the
+    NLL / Brier / ECE of those pairs before (temperature 1) and after."""
+
+    temperature: float = Field(gt=0)
+    temperature_ci95: tuple[float, float | None] = Field(description="95% interval; None above: unbounded")
+    data: str
+    pairs: int
+    accuracy: float
+    backend: str
+    dtype: str
+    before: dict[str, float]
+    after: dict[str, float]
+    created_at: str
+
+
 class ModelCard(BaseModel):
     """Provenance of a reward model folder. Every field but `name` is optional so that folders made
     elsewhere (a checkpoint from the hub, say) can carry a partial card."""
@@ -46,6 +63,7 @@ class ModelCard(BaseModel):
     score_stats: ScoreStats | None = None
     reference_pairs: list[ReferencePair] = Field(default_factory=list)
     export: dict[str, Any] | None = None
+    calibration: Calibration | None = None
     created_at: str | None = None
     rmserve_version: str | None = None
 

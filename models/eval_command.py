@@ -3,7 +3,9 @@
     rmserve eval --model runs/hh-rm --data harmless-base-test.jsonl.gz --rows 1800: --json
 
 A pair is correct when chosen scores strictly above rejected (a tie is wrong). `--json` prints exactly one
-JSON object on stdout: accuracy, n, correct, ties, ci95 (Wilson), mean_margin and what was measured.
+JSON object on stdout: accuracy, n, correct, ties, ci95 (Wilson), mean_margin, what was measured, and how
+well the Bradley-Terry probabilities are calibrated (`calibration`: NLL, Brier, ECE of
+sigmoid(chosen - rejected); `calibrated`: the same at the model card's temperature, null without one).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.calibration import calibration_metrics
     from models.data import data_name, read_preferences
     from models.errors import UserError
     from models.evaluate import evaluate_folder
@@ -46,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     result = evaluation.result
+    raw = calibration_metrics(evaluation.margins)
+    temperature = evaluation.temperature
+    calibrated = calibration_metrics(evaluation.margins, temperature) if temperature is not None else None
     if args.json:
         report = {
             "accuracy": result.accuracy,
@@ -59,14 +65,21 @@ def run(args: argparse.Namespace) -> int:
             "data": data_name(args.data, args.rows),
             "max_length": evaluation.max_length,
             "truncated_pairs": evaluation.truncated_pairs,
+            "calibration": raw.summary(),
+            "calibrated": {"temperature": calibrated.temperature, **calibrated.summary()} if calibrated else None,
             "seconds": round(time.perf_counter() - started, 2),
         }
         print(json.dumps(report))
     else:
+        at_temperature = ""
+        if calibrated is not None:
+            c = calibrated
+            at_temperature = f" (calibrated, T {c.temperature:.4g}: NLL {c.nll:.4f}, ECE {c.ece:.4f})"
         print(
             f"{evaluation.model} on {data_name(args.data, args.rows)}: accuracy {result.accuracy:.4f} "
             f"({result.correct}/{result.n}, ties {result.ties}), 95% CI [{result.ci95_low:.4f}, "
             f"{result.ci95_high:.4f}], mean margin {result.mean_margin:+.4f}, "
-            f"{evaluation.truncated_pairs} pairs truncated at {evaluation.max_length} tokens"
+            f"{evaluation.truncated_pairs} pairs truncated at {evaluation.max_length} tokens; "
+            f"NLL {raw.nll:.4f}, ECE {raw.ece:.4f}{at_temperature}"
         )
     return 0

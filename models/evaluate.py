@@ -127,6 +127,8 @@ class FolderEvaluation:
     kind: str
     max_length: int
     truncated_pairs: int
+    margins: np.ndarray  # float64 (n,): chosen - rejected, per pair in input order
+    temperature: float | None  # of the model card's calibration, when it has one
 
 
 def evaluate_folder(
@@ -155,10 +157,13 @@ def evaluate_folder(
     chosen, rejected = encode_preferences(formatter, pairs)
     scores = score_many(model, chosen + rejected, tokenizer.pad_token_id, batch_size, device, progress)
     truncated = sum(1 for c, r in zip(chosen, rejected, strict=True) if c.truncated or r.truncated)
+    calibration = folder.card.calibration if folder.card else None
     return FolderEvaluation(
         result=pairwise_result(scores[: len(pairs)], scores[len(pairs) :]),
         model=folder.name,
         kind=folder.kind,
         max_length=formatter.max_length,
         truncated_pairs=truncated,
+        margins=scores[: len(pairs)].astype(np.float64) - scores[len(pairs) :].astype(np.float64),
+        temperature=calibration.temperature if calibration else None,
     )

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("models.train_command", "train a reward model on preference pairs (Bradley-Terry)"),
     "eval": ("models.eval_command", "pairwise accuracy of a reward model on preference pairs"),
     "export": ("models.export_command", "export a reward model to ONNX, with a parity gate"),
+    "calibrate": ("service.calibrate_command", "fit the temperature of a model's preference probabilities"),
     "default-model": ("models.default_model_command", "build (once) and print the embedded default model"),
     "score": ("service.client_commands", "score a JSONL file of prompt/response rows against a server"),
     "rank": ("service.client_commands", "rank best-of-n rows of a JSONL file against a server"),

@@ -157,10 +157,17 @@ class CompareRequest(Strict):
         return [ComparePair(prompt=self.prompt, response_a=self.response_a, response_b=self.response_b)]
 
 
+_CALIBRATED_DESCRIPTION = (
+    "sigmoid((score_a - score_b) / T) with the temperature T of the model card's calibration (rmserve calibrate); "
+    "null when the model has none"
+)
+
+
 class CompareResult(BaseModel):
     score_a: float
     score_b: float
     prob_a_preferred: float = Field(description="sigmoid(score_a - score_b): Bradley-Terry P(a preferred)")
+    calibrated_prob_a_preferred: float | None = Field(default=None, description=_CALIBRATED_DESCRIPTION)
 
 
 class CompareResponse(ModelRef):
@@ -169,6 +176,7 @@ class CompareResponse(ModelRef):
     score_a: float | None = None
     score_b: float | None = None
     prob_a_preferred: float | None = None
+    calibrated_prob_a_preferred: float | None = Field(default=None, description=_CALIBRATED_DESCRIPTION)
     results: list[CompareResult]
 
 

@@ -47,6 +47,12 @@ class ScoringContext:
     def identity(self) -> dict[str, Any]:
         return {"model": self.model.folder.name, "weights_digest": self.model.weights_digest}
 
+    @property
+    def temperature(self) -> float | None:
+        """The temperature of the model card's calibration, if the model has been calibrated."""
+        card = self.model.folder.card
+        return card.calibration.temperature if card is not None and card.calibration is not None else None
+
     async def run(self, pairs: Sequence[tuple[Prompt, str]], timeout_s: float | None) -> ScoreOutcome:
         return await self.scorer.score(pairs, self.settings.effective_timeout_s(timeout_s), self.disconnected)
 
@@ -104,10 +110,19 @@ async def compare(ctx: ScoringContext, request: CompareRequest) -> tuple[Compare
         pairs += [(prompt, c.response_a), (prompt, c.response_b)]
     outcome = await ctx.run(pairs, request.timeout_s)
     s = outcome.scores
-    results = [
-        CompareResult(score_a=s[2 * i], score_b=s[2 * i + 1], prob_a_preferred=sigmoid(s[2 * i] - s[2 * i + 1]))
-        for i in range(len(comparisons))
-    ]
+    temperature = ctx.temperature
+    results = []
+    for i in range(len(comparisons)):
+        margin = s[2 * i] - s[2 * i + 1]
+        calibrated = sigmoid(margin / temperature) if temperature is not None else None
+        results.append(
+            CompareResult(
+                score_a=s[2 * i],
+                score_b=s[2 * i + 1],
+                prob_a_preferred=sigmoid(margin),
+                calibrated_prob_a_preferred=calibrated,
+            )
+        )
     single: dict[str, Any] = results[0].model_dump() if request.pairs is None else {}
     return CompareResponse(**ctx.identity, **single, results=results), outcome.timings
 

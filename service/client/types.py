@@ -215,13 +215,16 @@ def parse_rank(body: JSON, n_expected: int) -> RankResult:
 
 @dataclass(frozen=True, slots=True)
 class CompareResult:
-    """Two responses to one prompt: both raw scores and `prob_a_preferred = sigmoid(score_a - score_b)`."""
+    """Two responses to one prompt: both raw scores, `prob_a_preferred = sigmoid(score_a - score_b)`, and
+    `calibrated_prob_a_preferred` (the same with the model's calibrated temperature; None when the model
+    has not been calibrated)."""
 
     model: str
     weights_digest: str | None
     score_a: float
     score_b: float
     prob_a_preferred: float
+    calibrated_prob_a_preferred: float | None = None
     raw: JSON = field(repr=False, default_factory=dict)
 
 
@@ -232,6 +235,7 @@ def _compare_result(model: str, digest: str | None, entry: Mapping[str, Any], ra
         _float(entry.get("score_a"), "score_a"),
         _float(entry.get("score_b"), "score_b"),
         _float(entry.get("prob_a_preferred"), "prob_a_preferred"),
+        _optional_float(entry.get("calibrated_prob_a_preferred"), "calibrated_prob_a_preferred"),
         raw,
     )
 

@@ -79,11 +79,28 @@ class FakeRewardServer:
             for entry in body["pairs"]:
                 prompt = entry["prompt"]
                 a, b = fake_score(prompt, entry["response_a"]), fake_score(prompt, entry["response_b"])
-                results.append({"score_a": a, "score_b": b, "prob_a_preferred": 1.0 if a > b else 0.0})
+                probability = 1.0 if a > b else 0.0
+                # An uncalibrated model's answer: the calibrated probability is null.
+                calibrated = None
+                results.append(
+                    {
+                        "score_a": a,
+                        "score_b": b,
+                        "prob_a_preferred": probability,
+                        "calibrated_prob_a_preferred": calibrated,
+                    }
+                )
             return {**ref, "results": results}
         if path == "/v1/compare":
             a, b = fake_score(body["prompt"], body["response_a"]), fake_score(body["prompt"], body["response_b"])
-            return {**ref, "score_a": a, "score_b": b, "prob_a_preferred": 0.5, "results": []}
+            return {
+                **ref,
+                "score_a": a,
+                "score_b": b,
+                "prob_a_preferred": 0.5,
+                "calibrated_prob_a_preferred": 0.25,
+                "results": [],
+            }
         if path == "/v1/gate":
             score = fake_score(body["prompt"], body["response"])
             threshold = body.get("threshold", 0.0)

@@ -129,6 +129,7 @@ def test_compare_gives_the_bradley_terry_probability_single_and_batched(client: 
     assert single.status_code == 200, single.text
     body = single.json()
     assert body["prob_a_preferred"] == pytest.approx(1 / (1 + math.exp(body["score_b"] - body["score_a"])))
+    assert body["calibrated_prob_a_preferred"] is None  # the model card has no calibration
     a, b = direct_scores(client, [("hi", "Hello! How can I help?"), ("hi", "go away")])
     assert abs(body["score_a"] - a) <= 1e-5 and abs(body["score_b"] - b) <= 1e-5
     pairs = [

@@ -144,6 +144,7 @@ def test_compare_gate_models_health_and_the_api_key(server: FakeRewardServer) ->
         assert client.models()["model"] == "fake-rm"
         assert client.health()["status"] == "ok"
     assert compared.score_a == fake_score(messages, "long answer") and compared.prob_a_preferred == 0.5
+    assert compared.calibrated_prob_a_preferred == 0.25
     assert not gated.allow and gated.decision == "block" and gated.threshold == 100.0
     assert server.bodies("/v1/compare")[0]["prompt"] == messages
     assert all(r.headers["authorization"] == "Bearer s3cret" for r in server.requests)
@@ -162,6 +163,7 @@ def test_compare_batch_chunks_by_scored_items_and_keeps_order(server: FakeReward
     expected.append((fake_score(messages, "yes"), fake_score(messages, "no thanks")))
     assert [(r.score_a, r.score_b) for r in results] == expected
     assert [r.prob_a_preferred for r in results] == [1.0 if a > b else 0.0 for a, b in expected]
+    assert all(r.calibrated_prob_a_preferred is None for r in results)
     assert all(r.model == "fake-rm" and r.weights_digest == "sha256:fake" for r in results)
     assert server.bodies("/v1/compare")[2]["pairs"][1]["prompt"] == messages
 

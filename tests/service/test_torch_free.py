@@ -1,4 +1,5 @@
-"""Serving an ONNX folder never imports torch, transformers or onnx (none of them is in the [serve] extra).
+"""Serving an ONNX folder (and calibrating one) never imports torch, transformers or onnx (none of them is
+in the [serve] extra).
 
 How it is checked, without adding any hook to the product: the real `rmserve serve` runs in a child
 process started through a small wrapper script (written by the test) that
@@ -14,6 +15,7 @@ the blocked packages in `sys.modules`, and onnxruntime plus the ONNX backend pre
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -150,6 +152,21 @@ def test_server_on_an_onnx_folder_never_imports_torch(encoder_onnx_dir: Path, tm
     assert _blocked_in(loaded) == []
     assert "onnxruntime" in loaded and "service.backends.onnx_backend" in loaded
     assert "service.backends.torch_backend" not in loaded
+
+
+def test_calibrating_an_onnx_folder_never_imports_torch(encoder_onnx_dir: Path, tmp_path: Path) -> None:
+    from tests.service.test_calibrate import write_labelled_pairs
+
+    pairs = write_labelled_pairs(encoder_onnx_dir, tmp_path / "pairs.jsonl", n=40, wrong=10)
+    env, wrapper, attempts, modules = _environment(tmp_path)
+    model = ["--model", str(encoder_onnx_dir), "--data", str(pairs.path), "--dry-run", "--json"]
+    command = [sys.executable, str(wrapper), "service.cli", "calibrate", *model]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert not attempts.exists(), f"calibrate tried to import a blocked package:\n{attempts.read_text()}"
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["backend"] == "onnx"
+    loaded = modules.read_text().split()
+    assert _blocked_in(loaded) == [] and "onnxruntime" in loaded
 
 
 def _wait_ready(process: subprocess.Popen[bytes], http: httpx.Client, log_path: Path, timeout_s: float = 180) -> None:
