@@ -135,6 +135,12 @@ def temperature_interval(margins: np.ndarray, temperature: float, z: float = Z_9
     return 1.0 / high_inverse, (1.0 / low_inverse if low_inverse > 0 else None)
 
 
+def require_enough_pairs(pairs: int, min_pairs: int = MIN_CALIBRATION_PAIRS) -> None:
+    """Raise CalibrationError for fewer than `min_pairs` pairs (before any of them is scored)."""
+    if pairs < min_pairs:
+        raise CalibrationError(f"calibration needs at least {min_pairs} pairs, got {pairs}")
+
+
 def fit_temperature(margins: np.ndarray, min_pairs: int = MIN_CALIBRATION_PAIRS) -> float:
     """The temperature T > 0 that minimises the mean Bradley-Terry NLL of `margins`.
 
@@ -145,8 +151,7 @@ def fit_temperature(margins: np.ndarray, min_pairs: int = MIN_CALIBRATION_PAIRS)
     for everything, minimises the NLL).
     """
     values = _as_margins(margins)
-    if values.size < min_pairs:
-        raise CalibrationError(f"calibration needs at least {min_pairs} pairs, got {values.size}")
+    require_enough_pairs(values.size, min_pairs)
     # A tie's NLL does not depend on T, so only a wrongly ordered pair bounds the confidence.
     if not np.any(values < 0):
         raise CalibrationError(

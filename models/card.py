@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 CARD_FILENAME = "rmserve_card.json"
 
@@ -75,7 +75,10 @@ def read_card(model_dir: Path) -> ModelCard | None:
         return None
     try:
         return ModelCard.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, ValueError) as exc:
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{path}: malformed model card: {problems}") from exc
+    except ValueError as exc:  # not JSON, or not UTF-8
         raise ValueError(f"{path}: malformed model card: {exc}") from exc
 
 

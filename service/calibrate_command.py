@@ -80,10 +80,11 @@ def _interval_text(interval: tuple[float, float | None]) -> str:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from models.calibration import calibration_metrics, fit_temperature, temperature_interval
+    from models.calibration import calibration_metrics, fit_temperature, require_enough_pairs, temperature_interval
     from models.card import Calibration, ModelCard, write_card
     from models.data import data_name, read_preferences
     from models.evaluate import encode_preferences
+    from models.folder import inspect_model_folder
     from service.model_loading import load_model
     from service.settings import Settings
 
@@ -103,16 +104,19 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise UserError(f"invalid options: {problems}") from None
+    # The checks that need no model run before it loads.
+    card = inspect_model_folder(args.model).card
     pairs = read_preferences(args.data, args.rows)
-    model = load_model(settings)
-    folder = model.folder
-    overlap = training_overlap(folder.card.training_data if folder.card else None, Path(args.data), args.rows)
+    require_enough_pairs(len(pairs))
+    overlap = training_overlap(card.training_data if card else None, Path(args.data), args.rows)
     if overlap and not args.allow_training_rows:
         raise UserError(
             f"{overlap} of the selected rows of {Path(args.data).name} lie in the rows this model was trained from "
             "(its card's training data): calibrated there, its probabilities would be over-confident on new data. "
             "Choose rows it did not train on, or pass --allow-training-rows"
         )
+    model = load_model(settings)
+    folder = model.folder
     try:
         chosen, rejected = encode_preferences(model.formatter, pairs)
         scores = score_pairs(model.backend.score, chosen + rejected, args.batch_size)
@@ -139,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
             after=after.summary(),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        card = folder.card or ModelCard(name=folder.name, kind=folder.kind)
-        card_path = write_card(folder.path, card.model_copy(update={"calibration": calibration}))
+        current = folder.card or ModelCard(name=folder.name, kind=folder.kind)
+        card_path = write_card(folder.path, current.model_copy(update={"calibration": calibration}))
     if args.json:
         report = {
             "temperature": temperature,

@@ -93,3 +93,41 @@ def test_console_script_prints_one_line_for_a_pickle_checkpoint(tmp_path: Path, 
     assert proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("rmserve: error: "), proc.stderr
     assert "pytorch_model.bin" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--backend", "tensorflow"], "invalid options: backend"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--rows", "5:"], "no preference rows in rows 5:"),
+    ],
+)
+def test_calibrate_option_mistakes(
+    tiny_encoder_dir: Path,
+    pairs_file: Path,
+    extra: list[str],
+    expected: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = one_error_line(capsys, ["calibrate", "--model", str(tiny_encoder_dir), "--data", str(pairs_file), *extra])
+    assert expected in line
+
+
+def test_calibrate_refuses_too_few_pairs(
+    tiny_encoder_dir: Path, pairs_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_error_line(capsys, ["calibrate", "--model", str(tiny_encoder_dir), "--data", str(pairs_file)])
+    assert "at least 30 pairs, got 1" in line
+
+
+def test_calibrate_on_a_missing_folder_or_a_malformed_card(
+    tiny_encoder_dir: Path, tmp_path: Path, pairs_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_error_line(capsys, ["calibrate", "--model", str(tmp_path / "nope"), "--data", str(pairs_file)])
+    assert "does not exist" in line
+    model = tmp_path / "rm"
+    shutil.copytree(tiny_encoder_dir, model)
+    (model / "rmserve_card.json").write_text('{"name": "rm", "calibration": {"temperature": -1}}')
+    line = one_error_line(capsys, ["calibrate", "--model", str(model), "--data", str(pairs_file)])
+    assert "malformed model card" in line
