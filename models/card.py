@@ -8,6 +8,7 @@ that a server can check at start-up that it reproduces them (wrong tokenizer, te
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,10 @@ def read_card(model_dir: Path) -> ModelCard | None:
 
 
 def write_card(model_dir: Path, card: ModelCard) -> Path:
+    """Write the card atomically (a temporary file renamed over it): `rmserve calibrate` rewrites the card
+    of a folder that a server may be reading, which must see the old card or the new one, never half."""
     path = model_dir / CARD_FILENAME
-    path.write_text(card.model_dump_json(indent=2, exclude_none=True) + "\n", encoding="utf-8")
+    partial = path.with_name(f".{CARD_FILENAME}.{os.getpid()}.tmp")
+    partial.write_text(card.model_dump_json(indent=2, exclude_none=True) + "\n", encoding="utf-8")
+    os.replace(partial, path)
     return path
