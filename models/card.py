@@ -34,19 +34,22 @@ class ScoreStats(BaseModel):
 
 class Calibration(BaseModel):
     """The temperature of the model's Bradley-Terry probabilities, `sigmoid((r_a - r_b) / temperature)`,
-    and what it was fitted on (`rmserve calibrate`): the data, the backend that scored it, and the
-    NLL / Brier / ECE of those pairs before (temperature 1) and after."""
+    and what it was fitted on (`rmserve calibrate` fills every field): the data, the backend that scored
+    it, and the NLL / Brier / ECE of those pairs before (temperature 1) and after. Only the temperature is
+    required, so that a temperature fitted elsewhere can be written by hand."""
 
     temperature: float = Field(gt=0)
-    temperature_ci95: tuple[float, float | None] = Field(description="95% interval; None above: unbounded")
-    data: str
-    pairs: int
-    accuracy: float
-    backend: str
-    dtype: str
-    before: dict[str, float]
-    after: dict[str, float]
-    created_at: str
+    temperature_ci95: tuple[float, float | None] | None = Field(
+        default=None, description="95% interval; an upper end of None is unbounded"
+    )
+    data: str | None = None
+    pairs: int | None = None
+    accuracy: float | None = None
+    backend: str | None = None
+    dtype: str | None = None
+    before: dict[str, float] | None = None
+    after: dict[str, float] | None = None
+    created_at: str | None = None
 
 
 class ModelCard(BaseModel):

@@ -161,3 +161,12 @@ def test_pairs_that_determine_no_temperature_are_refused_and_the_card_is_left_al
     code, message = calibrate(capsys, "--model", str(model_dir), "--data", str(pairs.path))
     assert code == 2 and "all 32 pairs correctly" in str(message)
     assert read_card(model_dir) is None
+
+
+def test_a_hand_written_temperature_is_a_valid_calibration(tmp_path: Path) -> None:
+    (tmp_path / "rmserve_card.json").write_text('{"name": "rm", "calibration": {"temperature": 1.7}}')
+    card = read_card(tmp_path)
+    assert card is not None and card.calibration is not None and card.calibration.temperature == 1.7
+    (tmp_path / "rmserve_card.json").write_text('{"name": "rm", "calibration": {"temperature": 0}}')
+    with pytest.raises(ValueError, match="calibration.temperature: Input should be greater than 0"):
+        read_card(tmp_path)
