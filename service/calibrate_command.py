@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,9 @@ def training_overlap(card_training_data: dict[str, Any] | None, data: Path, rows
     return max(0, min(trained.stop, selected.stop) - max(trained.start, selected.start))
 
 
-def score_pairs(score_batch: Any, encoded: Sequence[EncodedPair], batch_size: int) -> np.ndarray:
+def score_pairs(
+    score_batch: Callable[[Sequence[EncodedPair]], np.ndarray], encoded: Sequence[EncodedPair], batch_size: int
+) -> np.ndarray:
     """Raw scores (float64, shape (len(encoded),), input order) in length-sorted batches of `batch_size`."""
     order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens, reverse=True)
     scores = np.empty(len(encoded), dtype=np.float64)
