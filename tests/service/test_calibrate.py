@@ -168,5 +168,5 @@ def test_a_hand_written_temperature_is_a_valid_calibration(tmp_path: Path) -> No
     card = read_card(tmp_path)
     assert card is not None and card.calibration is not None and card.calibration.temperature == 1.7
     (tmp_path / "rmserve_card.json").write_text('{"name": "rm", "calibration": {"temperature": 0}}')
-    with pytest.raises(ValueError, match="calibration.temperature: Input should be greater than 0"):
+    with pytest.raises(ValueError, match=r"calibration\.temperature: Input should be greater than 0"):
         read_card(tmp_path)
