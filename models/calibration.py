@@ -14,8 +14,7 @@ in raw score units. Numpy only, so that the server can import it without torch.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,9 +64,6 @@ class CalibrationMetrics:
     def summary(self) -> dict[str, float]:
         """The three figures, for a model card or a JSON report."""
         return {"nll": self.nll, "brier": self.brier, "ece": self.ece}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _as_margins(margins: np.ndarray) -> np.ndarray:

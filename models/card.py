@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from models.errors import validation_problems
+
 CARD_FILENAME = "rmserve_card.json"
 
 
@@ -80,8 +82,7 @@ def read_card(model_dir: Path) -> ModelCard | None:
     try:
         return ModelCard.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path}: malformed model card: {problems}") from exc
+        raise ValueError(f"{path}: malformed model card: {validation_problems(exc)}") from exc
     except ValueError as exc:  # not JSON, or not UTF-8
         raise ValueError(f"{path}: malformed model card: {exc}") from exc
 

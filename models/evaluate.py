@@ -8,7 +8,7 @@ behaves at small n where the normal approximation does not.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,29 @@ def encode_preferences(
     return chosen, rejected
 
 
+def score_in_length_order(
+    score_batch: Callable[[Sequence[EncodedPair]], np.ndarray],
+    encoded: Sequence[EncodedPair],
+    batch_size: int = 32,
+    progress: bool = False,
+) -> np.ndarray:
+    """Raw scores, float32 shape (len(encoded),), in input order, from `score_batch` (any backend's
+    `score`: a batch of pairs -> one score each).
+
+    Items run in batches of similar length (longest first) so that little compute goes to padding; right
+    padding keeps each score independent of its batch neighbours.
+    """
+    from tqdm import tqdm
+
+    order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens, reverse=True)
+    scores = np.empty(len(encoded), dtype=np.float32)
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
+        indices = order[start : start + batch_size]
+        scores[indices] = np.asarray(score_batch([encoded[i] for i in indices])).reshape(-1)
+    return scores
+
+
 def score_many(
     model: Any,
     encoded: Sequence[EncodedPair],
@@ -85,22 +108,12 @@ def score_many(
     device: str = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
-    """Raw scores, float32 shape (len(encoded),), in input order.
-
-    Items run in batches of similar length (longest first) so that little compute goes to padding; right
-    padding keeps each score independent of its batch neighbours.
-    """
-    from tqdm import tqdm
-
+    """`score_in_length_order` with a loaded torch model."""
     from models.torch_model import score_encoded
 
-    order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens, reverse=True)
-    scores = np.empty(len(encoded), dtype=np.float32)
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
-        indices = order[start : start + batch_size]
-        scores[indices] = score_encoded(model, [encoded[i] for i in indices], pad_token_id, device)
-    return scores
+    return score_in_length_order(
+        lambda batch: score_encoded(model, batch, pad_token_id, device), encoded, batch_size, progress
+    )
 
 
 def evaluate_pairs(

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from models.data import RowRange, row_range_argument
-from models.errors import UserError
-from models.formatting import EncodedPair
+from models.errors import UserError, validation_problems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,18 +60,6 @@ def training_overlap(card_training_data: dict[str, Any] | None, data: Path, rows
     return max(0, min(trained.stop, selected.stop) - max(trained.start, selected.start))
 
 
-def score_pairs(
-    score_batch: Callable[[Sequence[EncodedPair]], np.ndarray], encoded: Sequence[EncodedPair], batch_size: int
-) -> np.ndarray:
-    """Raw scores (float64, shape (len(encoded),), input order) in length-sorted batches of `batch_size`."""
-    order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens, reverse=True)
-    scores = np.empty(len(encoded), dtype=np.float64)
-    for start in range(0, len(order), batch_size):
-        indices = order[start : start + batch_size]
-        scores[indices] = np.asarray(score_batch([encoded[i] for i in indices]), dtype=np.float64).reshape(-1)
-    return scores
-
-
 def _interval_text(interval: tuple[float, float | None]) -> str:
     low, high = interval
     return f"{low:.3g} to {'unbounded' if high is None else f'{high:.3g}'}"
@@ -85,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from models.calibration import calibration_metrics, fit_temperature, require_enough_pairs, temperature_interval
     from models.card import Calibration, ModelCard, write_card
     from models.data import data_name, read_preferences
-    from models.evaluate import encode_preferences
+    from models.evaluate import encode_preferences, score_in_length_order
     from models.folder import inspect_model_folder
     from service.model_loading import load_model
     from service.settings import Settings
@@ -104,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
             threads_per_worker=args.threads or os.cpu_count() or 1,
         )
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UserError(f"invalid options: {problems}") from None
+        raise UserError(f"invalid options: {validation_problems(exc)}") from None
     # The checks that need no model run before it loads.
     card = inspect_model_folder(args.model).card
     pairs = read_preferences(args.data, args.rows)
@@ -121,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
     folder = model.folder
     try:
         chosen, rejected = encode_preferences(model.formatter, pairs)
-        scores = score_pairs(model.backend.score, chosen + rejected, args.batch_size)
+        scores = score_in_length_order(model.backend.score, chosen + rejected, args.batch_size)
     finally:
         model.backend.close()
-    margins = scores[: len(pairs)] - scores[len(pairs) :]
+    margins = scores[: len(pairs)].astype(np.float64) - scores[len(pairs) :].astype(np.float64)
     temperature = fit_temperature(margins)
     interval = temperature_interval(margins, temperature)
     before = calibration_metrics(margins, 1.0)

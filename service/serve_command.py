@@ -16,7 +16,7 @@ import sys
 from types import FrameType
 from typing import Any
 
-from models.errors import UserError
+from models.errors import UserError, validation_problems
 
 _SHORT_HELP = {
     "model": "model folder (default: the embedded default model)",
@@ -51,8 +51,7 @@ def build_settings(args: argparse.Namespace) -> Any:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UserError(f"invalid settings: {problems}") from None
+        raise UserError(f"invalid settings: {validation_problems(exc)}") from None
 
 
 def run(args: argparse.Namespace) -> int:
