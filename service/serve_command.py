@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     # The service tokenizes each request on its own small thread pool; the tokenizers library's rayon pool
     # would add a thread per core on top, competing with the backend workers for the same cores.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # A server's log goes to a log collector, not a terminal: no progress bars (transformers draws one
+    # while it loads weights). Read by huggingface_hub when it is imported, which happens after this.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     settings = build_settings(args)
     check_bind_safety(settings)
     if settings.model is not None:

@@ -142,6 +142,12 @@ def test_every_endpoint_over_http(real_server: Server) -> None:
         assert http.get("/docs").status_code == 200
 
 
+def test_the_server_log_holds_log_lines_not_progress_bars(real_server: Server) -> None:
+    log = real_server.log_path.read_text(errors="replace")
+    assert "loaded " in log and "ready: " in log
+    assert "Loading weights" not in log and "\r" not in log
+
+
 def test_errors_and_auth_over_http(real_server: Server) -> None:
     with httpx.Client(base_url=real_server.url, timeout=60) as http:
         assert http.post("/v1/score", json={"items": [{"prompt": "a", "response": "b"}]}).status_code == 401
