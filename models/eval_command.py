@@ -23,8 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=row_range_argument, help="rows of --data to evaluate, as A:B (e.g. 1800:)")
     parser.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     parser.add_argument("--max-length", type=int, help="tokens per sequence (default: the model card's)")
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="auto (default): onnx when the folder holds model.onnx, as the server picks; else torch",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, help="torch threads (default: the CPUs available)")
+    parser.add_argument("--threads", type=int, help="intra-op threads (default: the CPUs available)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
 
@@ -47,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=args.progress,
         threads=args.threads,
+        backend=args.backend,
     )
     result = evaluation.result
     raw = calibration_metrics(evaluation.margins)
@@ -62,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             "mean_margin": result.mean_margin,
             "model": evaluation.model,
             "kind": evaluation.kind,
+            "backend": evaluation.backend,
             "data": data_name(args.data, args.rows),
             "max_length": evaluation.max_length,
             "truncated_pairs": evaluation.truncated_pairs,

@@ -1,4 +1,4 @@
-"""Pairwise accuracy of a reward model on preference pairs, RewardBench style (imports torch).
+"""Pairwise accuracy of a reward model on preference pairs, RewardBench style (torch or onnxruntime).
 
 A pair counts as correct when the chosen response scores strictly higher than the rejected one; a tie
 counts as wrong. The 95% confidence interval is Wilson's score interval, which stays inside [0, 1] and
@@ -11,15 +11,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from models.data import PreferencePair
-from models.folder import build_formatter, inspect_model_folder, load_tokenizer
+from models.folder import ONNX_FILENAME, ModelLoadError, build_formatter, inspect_model_folder, load_tokenizer
 from models.formatting import EncodedPair, PairFormatter
 
 Z_95 = 1.959963984540054
+EvalBackend = Literal["auto", "torch", "onnx"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class FolderEvaluation:
     result: PairwiseResult
     model: str
     kind: str
+    backend: str  # "torch" or "onnx": what scored the pairs
     max_length: int
     truncated_pairs: int
     margins: np.ndarray  # float64 (n,): chosen - rejected, per pair in input order
@@ -152,29 +154,49 @@ def evaluate_folder(
     device: str = "cpu",
     progress: bool = False,
     threads: int | None = None,
+    backend: EvalBackend = "auto",
 ) -> FolderEvaluation:
-    """Load a reward-model folder (torch, fp32) and measure its pairwise accuracy on `pairs`.
+    """Load a reward-model folder and measure its pairwise accuracy on `pairs`.
 
-    Raises ModelLoadError for an unusable folder, including a bare backbone without a reward head.
-    `threads` sets torch's intra-op threads (default: the CPUs available).
+    `backend` "auto" scores as the server would serve the folder: onnxruntime when it holds model.onnx
+    (an fp32 or int8 export; torch is then never imported), else torch fp32. Raises ModelLoadError for an
+    unusable folder, including a bare backbone without a reward head. `threads` sets the intra-op threads
+    (default: the CPUs available).
     """
     folder = inspect_model_folder(model_dir)
     tokenizer = load_tokenizer(folder)
     formatter = build_formatter(folder, tokenizer, max_length)
-    # torch is imported only once the folder has proved usable, so a bad folder fails fast.
-    from models.torch_model import load_torch_reward_model
-    from models.train import configure_threads
+    pad_token_id = tokenizer.pad_token_id
+    use_onnx = backend == "onnx" or (backend == "auto" and folder.onnx_file is not None)
+    score_batch: Callable[[Sequence[EncodedPair]], np.ndarray]
+    if use_onnx:
+        if folder.onnx_file is None:
+            raise ModelLoadError(f"model folder {folder.path} has no {ONNX_FILENAME}; export one with rmserve export")
+        from models.export import onnx_score_fn
 
-    configure_threads(threads)
-    model = load_torch_reward_model(folder, tokenizer.pad_token_id, device=device)
+        on_gpu = device.startswith("cuda")
+        providers = ("CUDAExecutionProvider", "CPUExecutionProvider") if on_gpu else ("CPUExecutionProvider",)
+        score_batch = onnx_score_fn(folder.onnx_file, pad_token_id, providers, threads=threads)
+    else:
+        # torch is imported only once the folder has proved usable, so a bad folder fails fast.
+        from models.torch_model import load_torch_reward_model, score_encoded
+        from models.train import configure_threads
+
+        configure_threads(threads)
+        model = load_torch_reward_model(folder, pad_token_id, device=device)
+
+        def score_batch(batch: Sequence[EncodedPair]) -> np.ndarray:
+            return score_encoded(model, batch, pad_token_id, device)
+
     chosen, rejected = encode_preferences(formatter, pairs)
-    scores = score_many(model, chosen + rejected, tokenizer.pad_token_id, batch_size, device, progress)
+    scores = score_in_length_order(score_batch, chosen + rejected, batch_size, progress)
     truncated = sum(1 for c, r in zip(chosen, rejected, strict=True) if c.truncated or r.truncated)
     calibration = folder.card.calibration if folder.card else None
     return FolderEvaluation(
         result=pairwise_result(scores[: len(pairs)], scores[len(pairs) :]),
         model=folder.name,
         kind=folder.kind,
+        backend="onnx" if use_onnx else "torch",
         max_length=formatter.max_length,
         truncated_pairs=truncated,
         margins=scores[: len(pairs)].astype(np.float64) - scores[len(pairs) :].astype(np.float64),

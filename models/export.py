@@ -132,18 +132,23 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _ort_session(path: Path, providers: Sequence[str] = ("CPUExecutionProvider",)) -> Any:
+def _ort_session(path: Path, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int | None = None) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=list(providers))
 
 
-def onnx_score_fn(path: Path, pad_token_id: int, providers: Sequence[str] = ("CPUExecutionProvider",)) -> ScoreFn:
-    """A score function over an onnxruntime session of `path` (the same feeding as the ONNX backend)."""
-    session = _ort_session(path, providers)
+def onnx_score_fn(
+    path: Path, pad_token_id: int, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int | None = None
+) -> ScoreFn:
+    """A score function over an onnxruntime session of `path` (the same feeding as the ONNX backend);
+    `threads`: intra-op threads (default: onnxruntime's, the CPUs available)."""
+    session = _ort_session(path, providers, threads)
     names = [node.name for node in session.get_inputs()]
     per_row = session.get_modelmeta().custom_metadata_map.get(ROWS_PER_RUN_METADATA_KEY) == "1"
 

@@ -91,3 +91,22 @@ def test_eval_rows_selects_pairs(tiny_encoder_dir: Path, pairs_file: Path, capsy
 def test_eval_text_output(tiny_encoder_dir: Path, pairs_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--model", str(tiny_encoder_dir), "--data", str(pairs_file)]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_eval_of_an_onnx_export_scores_with_onnxruntime_like_the_server(
+    tiny_encoder_dir: Path, encoder_onnx_dir: Path, pairs_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = {}
+    for model_dir in (tiny_encoder_dir, encoder_onnx_dir):
+        assert main(["eval", "--model", str(model_dir), "--data", str(pairs_file), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        reports[report["backend"]] = report
+    assert set(reports) == {"torch", "onnx"}  # auto picks onnxruntime for the export, as `serve` does
+    # The export passed a 1e-4 parity gate against torch: the same pairs give the same margins.
+    assert reports["onnx"]["mean_margin"] == pytest.approx(reports["torch"]["mean_margin"], abs=1e-4)
+    assert reports["onnx"]["calibration"]["nll"] == pytest.approx(reports["torch"]["calibration"]["nll"], abs=1e-4)
+
+    assert main(["eval", "--model", str(encoder_onnx_dir), "--data", str(pairs_file), "--backend", "torch"]) == 2
+    assert "no safetensors weights" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tiny_encoder_dir), "--data", str(pairs_file), "--backend", "onnx"]) == 2
+    assert "has no model.onnx" in capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""Serving an ONNX folder (and calibrating one) never imports torch, transformers or onnx (none of them is
-in the [serve] extra).
+"""Serving an ONNX folder (and calibrating or evaluating one) never imports torch, transformers or onnx
+(none of them is in the [serve] extra).
 
 How it is checked, without adding any hook to the product: the real `rmserve serve` runs in a child
 process started through a small wrapper script (written by the test) that
@@ -167,6 +167,22 @@ def test_calibrating_an_onnx_folder_never_imports_torch(encoder_onnx_dir: Path, 
     assert json.loads(done.stdout)["backend"] == "onnx"
     loaded = modules.read_text().split()
     assert _blocked_in(loaded) == [] and "onnxruntime" in loaded
+
+
+def test_evaluating_an_onnx_folder_never_imports_torch(encoder_onnx_dir: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"question {i}", "chosen": "a helpful answer", "rejected": "no"} for i in range(4)]
+    pairs.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    env, wrapper, attempts, modules = _environment(tmp_path)
+    command = [sys.executable, str(wrapper), "service.cli", "eval", "--model", str(encoder_onnx_dir)]
+    done = subprocess.run(
+        [*command, "--data", str(pairs), "--json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert not attempts.exists(), f"eval tried to import a blocked package:\n{attempts.read_text()}"
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["backend"] == "onnx" and report["n"] == 4
+    assert _blocked_in(modules.read_text().split()) == []
 
 
 def _wait_ready(process: subprocess.Popen[bytes], http: httpx.Client, log_path: Path, timeout_s: float = 180) -> None:
