@@ -141,10 +141,14 @@ def search(
     cpus: int | None = None,
     confirm_top: int = 2,
     confirm_rounds: int = 3,
+    device: str = "cpu",
+    dtype: str = "fp32",
 ) -> dict[str, object]:
     """Run the staged search; returns {backend, dtype, device, max_length, points, confirmations, best}.
 
     `best` is the confirmed leader (see the module docstring) or, with `confirm_rounds` 0, the highest point.
+    On a GPU (`device` cuda), pass `cpus=2`: the splits are then 2 workers (one batch padded and copied
+    while another runs) against 1; intra-op threads do not apply there.
     """
     cpus = cpus or cpu_count()
     folder = inspect_model_folder(model_dir)
@@ -159,7 +163,13 @@ def search(
                 other.close()
             backends.clear()
             settings = Settings.model_validate(
-                {"model": model_dir, "backend": backend_name, "threads_per_worker": threads}
+                {
+                    "model": model_dir,
+                    "backend": backend_name,
+                    "threads_per_worker": threads,
+                    "device": device,
+                    "dtype": dtype,
+                }
             )
             backends[threads] = build_backend(settings, folder, tokenizer)
         return backends[threads]

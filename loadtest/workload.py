@@ -66,9 +66,10 @@ def _synthetic_hh(count: int, seed: int) -> list[Pair]:
     return pairs
 
 
-def hh_pairs(count: int, seed: int = 0) -> PairSet:
-    """`count` pairs with HH-RLHF's length spread (HH itself when present), in a seeded shuffled order."""
-    path = hh_data_path()
+def hh_pairs(count: int, seed: int = 0, path: Path | None = None) -> PairSet:
+    """`count` pairs with HH-RLHF's length spread (HH itself when present: `path`, else the file beside the
+    checkout), in a seeded shuffled order."""
+    path = path or hh_data_path()
     if path is None:
         return PairSet("hh", "synthetic HH-like (preference set; HH-RLHF not found)", _synthetic_hh(count, seed))
     rows = read_preferences(path, RowRange.parse(HH_TUNING_ROWS))
