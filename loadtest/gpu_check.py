@@ -123,7 +123,7 @@ class Plan:
     device: str
     models: list[str] = field(default_factory=lambda: [ENCODER, *DECODER_SHAPES])
     limit_batch_sizes: dict[str, list[int]] = field(default_factory=dict)  # per model; "default" for the rest
-    limit_pairs: int = 512
+    limit_pairs: dict[str, int] = field(default_factory=lambda: {"llama-3-8b": 256, "default": 512})
     limit_min_time_s: float = 1.0
     limit_confirm_rounds: int = 1
     service_pairs: int = 2048
@@ -155,7 +155,7 @@ class Plan:
         plan = cls(
             device=device,
             limit_batch_sizes={"default": [2, 4]},
-            limit_pairs=16,
+            limit_pairs={"default": 16},
             limit_min_time_s=0.05,
             service_pairs=64,
             saturation_points=[(8, 1), (2, 4)],
@@ -299,7 +299,7 @@ class GpuSampler:
     def __enter__(self) -> GpuSampler:
         if self.binary is not None:
             query = ["--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"]
-            command = [self.binary, *query, f"-lms={self.interval_ms}"]
+            command = [self.binary, *query, f"--loop-ms={self.interval_ms}"]
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         return self
 
@@ -361,7 +361,10 @@ class Context:
         print(f"[gpu_check {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     def save(self) -> None:
+        """Both files, as far as the run has got (a run stopped at the device's time limit keeps them)."""
+        self.results["targets"] = targets(self.results)
         (self.out / "gpu_check.json").write_text(json.dumps(self.results, indent=1))
+        (self.out / "gpu_check.md").write_text(markdown(self.results))
 
     def section(self, name: str, measure: Callable[[], Any], into: dict[str, Any], key: str) -> None:
         """Run one section; its result goes to `into[key]`, its failure to `errors[name]`; saved either way."""
@@ -379,7 +382,7 @@ class Context:
 def measure_limit(ctx: Context, folder: Path, model: str, dtype: str) -> dict[str, Any]:
     """The in-process limit, and the token budget its best batches need (rows x longest, length-sorted)."""
     plan = ctx.plan
-    rows = ctx.data.service.pairs[: plan.limit_pairs]
+    rows = ctx.data.service.pairs[: plan.per_model(plan.limit_pairs, model)]
     max_length = plan.max_length(model)
     _cuda_peak_reset()
     cpus = 2 if plan.device.startswith("cuda") else None
@@ -803,11 +806,9 @@ def run_check(plan: Plan, out: Path, encoder: Path | None, hh: Path | None, comm
             run_model(ctx, model, encoder, corpus)
     if results["shared_prompts"] is None:
         results["shared_prompts"] = {"available": False, "reason": f"{SHARED_PROMPT_MODEL} not in this run's models"}
-    results["targets"] = targets(results)
     results["finished_utc"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     results["total_seconds"] = round(time.monotonic() - started, 1)
     ctx.save()
-    (out / "gpu_check.md").write_text(markdown(results))
     return results
 
 

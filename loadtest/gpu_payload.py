@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loadtest.workload import hh_data_path
-from models.card import ReferencePair, read_card, write_card
+from models.card import read_card, write_card
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
+from models.selftest import compute_reference_pairs, reference_pairs_to_store
 from models.tokenizer import copy_tokenizer_files
 
 
@@ -47,12 +48,11 @@ def write_model_fp16(source: Path, out: Path) -> Path:
         copied = inspect_model_folder(out)
         reloaded = load_torch_reward_model(copied, tokenizer.pad_token_id, device="cpu", dtype="fp32")
         formatter = build_formatter(copied, tokenizer)
-        encoded = formatter.encode_many([(p.prompt, p.response) for p in card.reference_pairs])
-        scores = score_encoded(reloaded, encoded, tokenizer.pad_token_id).tolist() if encoded else []
-        pairs = [
-            ReferencePair(prompt=p.prompt, response=p.response, score=float(s))
-            for p, s in zip(card.reference_pairs, scores, strict=True)
-        ]
+        pairs = compute_reference_pairs(
+            reference_pairs_to_store(card),
+            formatter,
+            lambda batch: score_encoded(reloaded, batch, tokenizer.pad_token_id),
+        )
         write_card(out, card.model_copy(update={"reference_pairs": pairs}))
     return out
 

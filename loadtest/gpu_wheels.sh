@@ -10,16 +10,17 @@
 #
 # Both folders are git-ignored; name both in the device call's `carry`. Run from the repository root:
 #
-#   PY=/work/main/.venv/bin/python loadtest/gpu_wheels.sh
+#   PY=.venv/bin/python loadtest/gpu_wheels.sh
 #
-# The device command (one call; docs/benchmarks.md, "On a GPU", says more):
+# The device command (one call, carry [".whl", ".gpu"], timeout_s 540; docs/benchmarks.md, "On a GPU"):
 #
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
 #     .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 || exit;
-#   python3 -m loadtest.gpu_check --device cuda --encoder .gpu/default-model \
-#     --hh .gpu/harmless-base-test.jsonl.gz --out $OUT
+#   set -o pipefail; python3 -m loadtest.gpu_check --device cuda --encoder .gpu/default-model \
+#     --hh .gpu/harmless-base-test.jsonl.gz --out $OUT 2>&1 | tee $OUT/log.txt
 set -euo pipefail
 PY=${PY:-python3}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 WHEELS=(
     fastapi==0.163.2 starlette==1.10.0 pydantic==2.14.4 pydantic-core==2.50.5 pydantic-settings==2.14.1
     python-dotenv==1.2.4 annotated-types==0.8.0 annotated-doc==0.0.7 typing-inspection==0.4.5

@@ -465,6 +465,7 @@ def write_docs(results: dict[str, Any], out: Path, page: Path, note: str) -> Non
         "  load point: flame graphs of all threads and of the GIL holders, and the top functions.",
         "- `python -m loadtest.batching_bench` (dynamic batching against `RMSERVE_MAX_BATCH_SIZE=1`, repeated and",
         "  alternated) and `python -m loadtest.onnx_bench` (the backends offline, with int8 quality).",
+        '- `python -m loadtest.gpu_check --out DIR`: the GPU path in one run (see "On a GPU" below).',
         "",
     ]
     kept = ""

@@ -86,3 +86,37 @@ def test_cpu_mode_measures_every_section(tiny_encoder_dir: Path, tmp_path: Path)
     page = (out / "gpu_check.md").read_text()
     assert "| encoder | fp32 |" in page and "| qwen2.5-1.5b | bf16 |" in page
     assert "| qwen2.5-1.5b | bf16 eager | eager |" in page and "not measured: onnxruntime-gpu" in page
+
+
+def test_payload_model_is_fp16_and_passes_its_own_self_test(default_model_dir: Path, tmp_path: Path) -> None:
+    """The default model as carried to the device: fp16 weights, half the bytes, reference scores re-scored
+    so that the server's start-up self-test (fp32 on the CPU) passes on the copy, and close to the original's."""
+    from safetensors import safe_open
+
+    from loadtest.gpu_payload import write_model_fp16
+    from models.card import read_card
+    from models.folder import build_formatter, inspect_model_folder, load_tokenizer
+    from models.selftest import tolerance_for, verify_reference_scores
+    from models.torch_model import load_torch_reward_model, score_encoded
+
+    out = write_model_fp16(default_model_dir, tmp_path / "fp16")
+    folder = inspect_model_folder(out)
+    with safe_open(str(folder.safetensors_files[0]), "np") as weights:
+        assert {str(weights.get_tensor(name).dtype) for name in weights.keys()} == {"float16"}  # noqa: SIM118
+    original_bytes = sum(p.stat().st_size for p in inspect_model_folder(default_model_dir).safetensors_files)
+    assert folder.safetensors_files[0].stat().st_size < 0.55 * original_bytes
+    tokenizer = load_tokenizer(folder)
+    model = load_torch_reward_model(folder, tokenizer.pad_token_id, device="cpu", dtype="fp32")
+    copy_card, original_card = read_card(out), read_card(default_model_dir)
+    assert copy_card is not None and original_card is not None
+    result = verify_reference_scores(
+        copy_card,
+        build_formatter(folder, tokenizer),
+        lambda batch: score_encoded(model, batch, tokenizer.pad_token_id),
+        tolerance_for("fp32", "cpu"),
+    )
+    assert result.checked == len(original_card.reference_pairs) > 0
+    moved = [
+        abs(a.score - b.score) for a, b in zip(copy_card.reference_pairs, original_card.reference_pairs, strict=True)
+    ]
+    assert 0 < max(moved) < 0.05
