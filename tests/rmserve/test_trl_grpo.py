@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from service.client import AsyncRewardClient, RewardClient
-from service.integrations.trl import AsyncTRLRewardFunc, TRLRewardFunc, trl_pairs
-from tests.service.fake_server import FakeRewardServer, fake_score
+from rmserve import AsyncRewardClient, RewardClient
+from rmserve.trl import AsyncTRLRewardFunc, TRLRewardFunc, trl_pairs
+from tests.rmserve.fake_server import FakeRewardServer, fake_score
 from tests.service.server_process import shared_server
 
 

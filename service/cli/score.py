@@ -10,7 +10,7 @@ rank output rows:  {"index", "id"?, "scores", "ranking" (best first), "best_inde
 
 `index` is the 0-based line number of the input row. An interrupted run (Ctrl-C, a crash, the server going
 away) is resumed by running the same command again: rows already in the output are not scored again, and
-every row ends up in the output exactly once (see `service.jsonl_jobs`).
+every row ends up in the output exactly once (see `service.cli.jsonl_jobs`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import UserError
-from service.client import RewardClient, RewardServiceError
-from service.client.types import ScoreResult, rank_locally
-from service.jsonl_jobs import ChunkScorer, JobSummary, Row, RowValidator, run_job
+from rmserve import RewardClient, RewardServiceError
+from rmserve.types import ScoreResult, rank_locally
+from service.cli.jsonl_jobs import ChunkScorer, JobSummary, Row, RowValidator, run_job
 
 DEFAULT_CHUNK_ROWS = 512
 

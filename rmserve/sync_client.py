@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from service.client import _calls
-from service.client._core import (
+from rmserve import _calls
+from rmserve._core import (
     DEFAULT_BASE_URL,
     Call,
     ClientConfig,
@@ -31,8 +31,8 @@ from service.client._core import (
     next_delay_s,
     read_json,
 )
-from service.client.errors import ConnectionFailedError, OverloadedError, RewardServiceError
-from service.client.types import (
+from rmserve.errors import ConnectionFailedError, OverloadedError, RewardServiceError
+from rmserve.types import (
     JSON,
     CompareResult,
     Comparison,
@@ -44,7 +44,7 @@ from service.client.types import (
 )
 
 if TYPE_CHECKING:
-    from service.integrations.trl import TRLRewardFunc
+    from rmserve.trl import TRLRewardFunc
 
 T = TypeVar("T")
 
@@ -59,7 +59,7 @@ class RewardClient:
 
     `transport` replaces the network (an `httpx.MockTransport` or `httpx.WSGITransport` in tests). Every
     method takes `timeout_s`, the total time of that call (default: the client's). Errors are the classes of
-    `service.client.errors`.
+    `rmserve.errors`.
     """
 
     def __init__(
@@ -176,7 +176,7 @@ class RewardClient:
 
     def as_trl_reward_func(self, *, name: str = "rmserve", normalized: bool = False) -> TRLRewardFunc:
         """This client as a TRL `GRPOTrainer` reward function `(prompts, completions, **kwargs) -> list[float]`."""
-        from service.integrations.trl import TRLRewardFunc
+        from rmserve.trl import TRLRewardFunc
 
         return TRLRewardFunc(self, name=name, normalized=normalized)
 

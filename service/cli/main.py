@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from models.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("service.serve_command", "serve a reward model over HTTP"),
-    "train": ("models.train_command", "train a reward model on preference pairs (Bradley-Terry)"),
-    "eval": ("models.eval_command", "pairwise accuracy of a reward model on preference pairs"),
-    "export": ("models.export_command", "export a reward model to ONNX, with a parity gate"),
-    "calibrate": ("service.calibrate_command", "fit the temperature of a model's preference probabilities"),
-    "default-model": ("models.default_model_command", "build (once) and print the embedded default model"),
-    "score": ("service.client_commands", "score a JSONL file of prompt/response rows against a server"),
-    "rank": ("service.client_commands", "rank best-of-n rows of a JSONL file against a server"),
+    "serve": ("service.cli.serve", "serve a reward model over HTTP"),
+    "train": ("service.cli.train", "train a reward model on preference pairs (Bradley-Terry)"),
+    "eval": ("service.cli.eval", "pairwise accuracy of a reward model on preference pairs"),
+    "export": ("service.cli.export", "export a reward model to ONNX, with a parity gate"),
+    "calibrate": ("service.cli.calibrate", "fit the temperature of a model's preference probabilities"),
+    "default-model": ("service.cli.default_model", "build (once) and print the embedded default model"),
+    "score": ("service.cli.score", "score a JSONL file of prompt/response rows against a server"),
+    "rank": ("service.cli.score", "rank best-of-n rows of a JSONL file against a server"),
 }
 
 
@@ -51,7 +51,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

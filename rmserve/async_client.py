@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
-from service.client import _calls
-from service.client._core import (
+from rmserve import _calls
+from rmserve._core import (
     DEFAULT_BASE_URL,
     Call,
     ClientConfig,
@@ -30,8 +30,8 @@ from service.client._core import (
     next_delay_s,
     read_json,
 )
-from service.client.errors import ConnectionFailedError, OverloadedError, RewardServiceError
-from service.client.types import (
+from rmserve.errors import ConnectionFailedError, OverloadedError, RewardServiceError
+from rmserve.types import (
     JSON,
     CompareResult,
     Comparison,
@@ -43,7 +43,7 @@ from service.client.types import (
 )
 
 if TYPE_CHECKING:
-    from service.integrations.trl import AsyncTRLRewardFunc
+    from rmserve.trl import AsyncTRLRewardFunc
 
 T = TypeVar("T")
 
@@ -174,7 +174,7 @@ class AsyncRewardClient:
 
     def as_trl_reward_func(self, *, name: str = "rmserve", normalized: bool = False) -> AsyncTRLRewardFunc:
         """This client as an async TRL `GRPOTrainer` reward function (TRL awaits it on its own event loop)."""
-        from service.integrations.trl import AsyncTRLRewardFunc
+        from rmserve.trl import AsyncTRLRewardFunc
 
         return AsyncTRLRewardFunc(self, name=name, normalized=normalized)
 
