@@ -11,7 +11,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -41,9 +41,6 @@ from rmserve.types import (
     RankResult,
     ScoreResult,
 )
-
-if TYPE_CHECKING:
-    from rmserve.trl import AsyncTRLRewardFunc
 
 T = TypeVar("T")
 
@@ -171,12 +168,6 @@ class AsyncRewardClient:
         except httpx.TransportError:
             return False
         return response.status_code == 200
-
-    def as_trl_reward_func(self, *, name: str = "rmserve", normalized: bool = False) -> AsyncTRLRewardFunc:
-        """This client as an async TRL `GRPOTrainer` reward function (TRL awaits it on its own event loop)."""
-        from rmserve.trl import AsyncTRLRewardFunc
-
-        return AsyncTRLRewardFunc(self, name=name, normalized=normalized)
 
     def _deadline(self, timeout_s: float | None) -> Deadline:
         return Deadline(self.config.timeout_s if timeout_s is None else timeout_s)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -42,9 +42,6 @@ from rmserve.types import (
     RankResult,
     ScoreResult,
 )
-
-if TYPE_CHECKING:
-    from rmserve.trl import TRLRewardFunc
 
 T = TypeVar("T")
 
@@ -173,12 +170,6 @@ class RewardClient:
         except httpx.TransportError:
             return False
         return response.status_code == 200
-
-    def as_trl_reward_func(self, *, name: str = "rmserve", normalized: bool = False) -> TRLRewardFunc:
-        """This client as a TRL `GRPOTrainer` reward function `(prompts, completions, **kwargs) -> list[float]`."""
-        from rmserve.trl import TRLRewardFunc
-
-        return TRLRewardFunc(self, name=name, normalized=normalized)
 
     def _deadline(self, timeout_s: float | None) -> Deadline:
         return Deadline(self.config.timeout_s if timeout_s is None else timeout_s)
