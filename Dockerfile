@@ -52,7 +52,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY models ./models
-COPY loadtest ./loadtest
+COPY rmserve ./rmserve
 RUN python -m venv /opt/build-venv \
     && /opt/build-venv/bin/pip install --no-cache-dir ".[torch]"
 ENV PATH="/opt/build-venv/bin:${PATH}"
@@ -91,7 +91,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY models ./models
-COPY loadtest ./loadtest
+COPY rmserve ./rmserve
 RUN python -m venv /opt/rmserve \
     && /opt/rmserve/bin/pip install --no-cache-dir ".[serve]"
 
@@ -125,7 +125,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY models ./models
-COPY loadtest ./loadtest
+COPY rmserve ./rmserve
 # [gpu] brings onnxruntime-gpu next to [serve]'s onnxruntime; both install the `onnxruntime` module,
 # so the CPU one is removed and the GPU one reinstalled over it (same pin as the [gpu] extra).
 RUN python3 -m venv /opt/rmserve \

@@ -30,7 +30,7 @@ serve: install-serve
 	$(BIN)/rmserve serve --host $(HOST) --port $(PORT)
 
 lint: install-dev
-	$(BIN)/ruff check service models tests loadtest
+	$(BIN)/ruff check rmserve service models tests loadtest
 	$(BIN)/mypy
 
 test: lint

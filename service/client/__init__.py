@@ -1,46 +1,17 @@
-"""The Python client of rmserve: `RewardClient` (blocking) and `AsyncRewardClient` (asyncio).
+"""Deprecated alias of `rmserve`, the client's own top-level package: write `from rmserve import RewardClient`.
 
-Importing it needs only httpx (no FastAPI, torch, onnxruntime or transformers), so a trainer can install the
-bare package. The exceptions are drawn as one hierarchy in `service.client.errors`.
+Kept for the 0.1 release only, so code written against `from service.client import ...` keeps running while
+it moves; it warns once on import and is removed in 0.2. Only the package's public names are re-exported
+(not its former submodules such as `service.client.types`: import those from `rmserve.types`).
 """
 
-from service.client._core import ClientConfig, RetryPolicy
-from service.client.async_client import AsyncRewardClient
-from service.client.errors import (
-    APIStatusError,
-    AuthenticationError,
-    ClientTimeoutError,
-    ConnectionFailedError,
-    DeadlineExceededError,
-    InvalidRequestError,
-    OverloadedError,
-    PayloadTooLargeError,
-    RewardServiceError,
-    ServerError,
-    UnexpectedResponseError,
-)
-from service.client.sync_client import RewardClient
-from service.client.types import CompareResult, GateResult, ItemScore, RankResult, ScoreResult
+import warnings
 
-__all__ = [
-    "APIStatusError",
-    "AsyncRewardClient",
-    "AuthenticationError",
-    "ClientConfig",
-    "ClientTimeoutError",
-    "CompareResult",
-    "ConnectionFailedError",
-    "DeadlineExceededError",
-    "GateResult",
-    "InvalidRequestError",
-    "ItemScore",
-    "OverloadedError",
-    "PayloadTooLargeError",
-    "RankResult",
-    "RetryPolicy",
-    "RewardClient",
-    "RewardServiceError",
-    "ScoreResult",
-    "ServerError",
-    "UnexpectedResponseError",
-]
+from rmserve import *  # noqa: F403
+from rmserve import __all__ as __all__
+
+warnings.warn(
+    "service.client is deprecated and will be removed in rmserve 0.2; import from rmserve instead",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -231,7 +231,7 @@ def test_build_context_holds_exactly_what_the_image_copies(dockerfile: Dockerfil
                 continue
             words = [w for w in copy.arguments.split() if not w.startswith("--")]
             sources.update(w.rstrip("/") for w in words[:-1])
-    assert {"pyproject.toml", "service", "models"} <= sources
+    assert {"pyproject.toml", "rmserve", "service", "models"} <= sources
     for source in sorted(sources):
         assert (REPO_ROOT / source).exists(), f"the Dockerfile copies {source}, which the repository lacks"
         assert not dockerignore_excludes(source), f".dockerignore keeps {source} out of the build context"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
+from service.cli.main import main
 from tests.conftest import REPO_ROOT, minilm_dir
 
 

@@ -14,7 +14,7 @@ from models.card import read_card
 from models.data import DataFormatError, PreferencePair, read_preferences
 from models.evaluate import score_many, wilson_interval
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
-from service.cli import main
+from service.cli.main import main
 
 SMALL_ROWS = [
     {

@@ -11,7 +11,7 @@ import pytest
 from models.data import read_preferences
 from models.evaluate import encode_preferences, pairwise_result, score_many, wilson_interval
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
-from service.cli import main
+from service.cli.main import main
 
 ROWS = [
     {"prompt": "what is the capital of france ?", "chosen": "paris is the capital .", "rejected": "the lazy dog"},

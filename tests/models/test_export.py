@@ -128,7 +128,7 @@ def test_export_refuses_a_non_empty_out_folder(tiny_decoder_dir: Path, tmp_path:
 
 
 def test_cli_export_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from service.cli import main
+    from service.cli.main import main
 
     status = main(["export", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
@@ -138,7 +138,7 @@ def test_cli_export_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_cli_rejects_int8_with_fp16(tiny_decoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from service.cli import main
+    from service.cli.main import main
 
     args = ["export", "--model", str(tiny_decoder_dir), "--out", str(tmp_path / "o"), "--quantize", "int8", "--fp16"]
     assert main(args) == 2
@@ -148,7 +148,7 @@ def test_cli_rejects_int8_with_fp16(tiny_decoder_dir: Path, tmp_path: Path, caps
 def test_cli_rejects_int8_with_optimize(
     tiny_decoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from service.cli import main
+    from service.cli.main import main
 
     out = tmp_path / "o"
     args = ["export", "--model", str(tiny_decoder_dir), "--out", str(out), "--quantize", "int8", "--optimize"]

@@ -24,7 +24,7 @@ from models.train import (
     split_heldout,
     train_reward_model,
 )
-from models.train_command import _DEFAULTS, add_arguments
+from service.cli.train import _DEFAULTS, add_arguments
 
 # Words the tiny decoder's tokenizer knows, so the signal survives tokenization.
 GOOD = ["paris is the capital .", "here is a safer idea", "a python function that adds two numbers"]
@@ -210,7 +210,7 @@ def test_train_refuses_a_non_empty_output_folder(tiny_decoder_dir: Path, tmp_pat
 def test_train_command_with_row_selection(
     tiny_decoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from service.cli import main
+    from service.cli.main import main
 
     data = tmp_path / "prefs.jsonl"
     rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in synthetic_pairs(30)]

@@ -15,7 +15,7 @@ import pytest
 from models.calibration import fit_temperature
 from models.card import ModelCard, read_card, write_card
 from models.data import file_fingerprint
-from service.cli import main
+from service.cli.main import main
 from service.model_loading import load_model
 from service.settings import Settings
 from tests.service.app_harness import serving

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.client import RewardClient
+from rmserve import RewardClient
 from tests.service.server_process import shared_server
 
 # The policy's chat template as OpenRLHF applies it to build `prompts` (apply_chat_template(tokenize=False)),

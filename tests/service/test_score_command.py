@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from service.cli import main
-from service.client import RewardClient, ServerError
-from service.client_commands import score_chunk_with, validate_score_row
-from service.jsonl_jobs import JobFileError, run_job
-from tests.service.fake_server import FakeRewardServer, fake_score
+from rmserve import RewardClient, ServerError
+from service.cli.jsonl_jobs import JobFileError, run_job
+from service.cli.main import main
+from service.cli.score import score_chunk_with, validate_score_row
+from tests.rmserve.fake_server import FakeRewardServer, fake_score
 from tests.service.server_process import shared_server
 
 

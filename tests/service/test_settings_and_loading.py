@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from models.folder import ModelLoadError, inspect_model_folder
 from models.formatting import EncodedPair
+from service.cli.serve import add_arguments, build_settings
 from service.cost_model import CostModel, profile_backend, profile_grid
 from service.model_loading import backend_name_for, load_model
-from service.serve_command import add_arguments, build_settings
 from service.settings import Settings, UnsafeBindError, check_bind_safety
 from tests.conftest import minilm_dir
 
@@ -138,6 +138,6 @@ def test_the_service_imports_without_torch() -> None:
     import subprocess
     import sys
 
-    code = "import sys, service.app, service.serve_command; print('torch' in sys.modules)"
+    code = "import sys, service.app, service.cli.serve; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -96,7 +96,7 @@ def test_serving_modules_import_without_torch(tmp_path: Path) -> None:
     script = tmp_path / "import_serving.py"
     script.write_text(
         "import models.folder, models.formatting, models.selftest, models.tokenizer\n"
-        "import service.app, service.backends.onnx_backend, service.model_loading, service.serve_command\n",
+        "import service.app, service.backends.onnx_backend, service.model_loading, service.cli.serve\n",
         encoding="utf-8",
     )
     command = [sys.executable, str(wrapper), str(script)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.client import InvalidRequestError, PayloadTooLargeError, RewardClient
+from rmserve import InvalidRequestError, PayloadTooLargeError, RewardClient
 from tests.service.server_process import shared_server
 
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.client._core import ClientConfig
-from service.client.async_client import AsyncRewardClient
-from service.client.sync_client import RewardClient
-from service.client.types import Prompt, ScoreResult
+from rmserve._core import ClientConfig
+from rmserve.async_client import AsyncRewardClient
+from rmserve.sync_client import RewardClient
+from rmserve.types import Prompt, ScoreResult
 
 
 def _content_text(content: Any) -> str:

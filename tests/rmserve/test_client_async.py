@@ -12,14 +12,14 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from service.client import (
+from rmserve import (
     AsyncRewardClient,
     InvalidRequestError,
     OverloadedError,
     RetryPolicy,
     UnexpectedResponseError,
 )
-from tests.service.fake_server import FakeRewardServer, fake_score
+from tests.rmserve.fake_server import FakeRewardServer, fake_score
 
 T = TypeVar("T")
 

@@ -16,13 +16,13 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from service.client.errors import (
+from rmserve.errors import (
     APIStatusError,
     ClientTimeoutError,
     UnexpectedResponseError,
     error_for_status,
 )
-from service.client.types import JSON
+from rmserve.types import JSON
 
 T = TypeVar("T")
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from service.client import AsyncRewardClient, RewardClient
-from service.integrations.trl import AsyncTRLRewardFunc, TRLRewardFunc, trl_pairs
-from tests.service.fake_server import FakeRewardServer, fake_score
+from rmserve import AsyncRewardClient, RewardClient
+from rmserve.trl import AsyncTRLRewardFunc, TRLRewardFunc, trl_pairs
+from tests.rmserve.fake_server import FakeRewardServer, fake_score
 from tests.service.server_process import shared_server
 
 
@@ -58,7 +58,7 @@ def test_mismatched_lengths_are_refused() -> None:
 def test_reward_func_has_trl_signature_name_and_logs_truncation() -> None:
     server = FakeRewardServer()
     metrics: dict[str, float] = {}
-    func = fake_client(server).as_trl_reward_func(name="helpfulness")
+    func = TRLRewardFunc(fake_client(server), name="helpfulness")
     assert func.__name__ == "helpfulness"
     rewards = func(
         prompts=["q1", "q2"],
@@ -70,7 +70,7 @@ def test_reward_func_has_trl_signature_name_and_logs_truncation() -> None:
     )
     assert rewards == [fake_score("q1", "short"), fake_score("q2", "a longer answer")]
     assert metrics == {"helpfulness/truncated_frac": 0.0}
-    normalized = fake_client(server).as_trl_reward_func(normalized=True)(prompts=["q"], completions=["abc"])
+    normalized = TRLRewardFunc(fake_client(server), normalized=True)(prompts=["q"], completions=["abc"])
     assert normalized == [fake_score("q", "abc") / 10]
 
 
@@ -89,12 +89,12 @@ def test_normalized_rewards_need_card_statistics() -> None:
         )
     )
     with pytest.raises(ValueError, match="statistics"):
-        fake_client(server).as_trl_reward_func(normalized=True)(prompts=["q"], completions=["a"])
+        TRLRewardFunc(fake_client(server), normalized=True)(prompts=["q"], completions=["a"])
 
 
 def test_reward_funcs_pickle_as_their_configuration() -> None:
-    sync_func = RewardClient("http://rm.example:8000", api_key="k", timeout_s=12.0).as_trl_reward_func(name="rm")
-    async_func = AsyncRewardClient("http://rm.example:8000", max_concurrency=2).as_trl_reward_func()
+    sync_func = TRLRewardFunc(RewardClient("http://rm.example:8000", api_key="k", timeout_s=12.0), name="rm")
+    async_func = AsyncTRLRewardFunc(AsyncRewardClient("http://rm.example:8000", max_concurrency=2))
     sync_copy = pickle.loads(pickle.dumps(sync_func))
     async_copy = pickle.loads(pickle.dumps(async_func))
     assert isinstance(sync_copy, TRLRewardFunc) and sync_copy.__name__ == "rm"
@@ -115,9 +115,9 @@ def test_async_reward_func_matches_the_sync_one() -> None:
             max_body_bytes=1 << 20,
         )
         async with client:
-            return await client.as_trl_reward_func()(prompts=prompts, completions=completions)
+            return await AsyncTRLRewardFunc(client)(prompts=prompts, completions=completions)
 
-    assert asyncio.run(call()) == fake_client(server).as_trl_reward_func()(prompts=prompts, completions=completions)
+    assert asyncio.run(call()) == TRLRewardFunc(fake_client(server))(prompts=prompts, completions=completions)
 
 
 # ------------------------------------------------------------------ a real GRPOTrainer run

@@ -1,23 +1,22 @@
-"""`RewardClient`: the blocking client of an rmserve server.
+"""`AsyncRewardClient`: the asyncio twin of `RewardClient`, with the same methods, arguments and errors.
 
-Thread-safe: one client (one pooled connection pool) may be shared by any number of threads. A call whose
-items span several requests sends them from a small thread pool, at most `max_concurrency` at a time.
+One client belongs to one event loop (its pooled connections do): create it in the loop that uses it. A
+call whose items span several requests runs them as tasks, at most `max_concurrency` at a time; when one
+fails for good the others are cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
-import threading
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 import httpx
 
-from service.client import _calls
-from service.client._core import (
+from rmserve import _calls
+from rmserve._core import (
     DEFAULT_BASE_URL,
     Call,
     ClientConfig,
@@ -31,8 +30,8 @@ from service.client._core import (
     next_delay_s,
     read_json,
 )
-from service.client.errors import ConnectionFailedError, OverloadedError, RewardServiceError
-from service.client.types import (
+from rmserve.errors import ConnectionFailedError, OverloadedError, RewardServiceError
+from rmserve.types import (
     JSON,
     CompareResult,
     Comparison,
@@ -43,23 +42,19 @@ from service.client.types import (
     ScoreResult,
 )
 
-if TYPE_CHECKING:
-    from service.integrations.trl import TRLRewardFunc
-
 T = TypeVar("T")
 
 
-class RewardClient:
-    """Blocking client: `score`, `rank`, `compare`, `compare_batch`, `gate`, `models`, `health`, `ready`.
+class AsyncRewardClient:
+    """Asyncio client: `score`, `rank`, `compare`, `compare_batch`, `gate`, `models`, `health`, `ready`, all awaitable.
 
     ```python
-    with RewardClient("http://127.0.0.1:8000") as client:
-        client.score([("What is 2+2?", "4"), ("What is 2+2?", "5")]).scores
+    async with AsyncRewardClient("http://127.0.0.1:8000") as client:
+        (await client.score([("What is 2+2?", "4")])).scores
     ```
 
-    `transport` replaces the network (an `httpx.MockTransport` or `httpx.WSGITransport` in tests). Every
-    method takes `timeout_s`, the total time of that call (default: the client's). Errors are the classes of
-    `service.client.errors`.
+    `transport` replaces the network: `httpx.ASGITransport(app=create_app(settings))` runs the server in
+    process, `httpx.MockTransport` fakes it. Every method takes `timeout_s`, the total time of that call.
     """
 
     def __init__(
@@ -73,7 +68,7 @@ class RewardClient:
         max_body_bytes: int | None = None,
         max_concurrency: int = 4,
         retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = ClientConfig(
             base_url=base_url,
@@ -85,19 +80,18 @@ class RewardClient:
             max_concurrency=max_concurrency,
             retry=retry or RetryPolicy(),
         )
-        self._http = httpx.Client(
+        self._http = httpx.AsyncClient(
             base_url=base_url,
             headers=self.config.headers(),
             transport=transport,
             limits=httpx.Limits(max_connections=max(max_concurrency, 10), max_keepalive_connections=max_concurrency),
         )
         self._rng = random.Random()
-        self._sleep: Callable[[float], None] = time.sleep
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._limits: Limits | None = None
-        self._limits_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: ClientConfig, transport: httpx.BaseTransport | None = None) -> RewardClient:
+    def from_config(cls, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> AsyncRewardClient:
         return cls(
             config.base_url,
             api_key=config.api_key,
@@ -110,103 +104,106 @@ class RewardClient:
             transport=transport,
         )
 
-    def __enter__(self) -> RewardClient:
+    async def __aenter__(self) -> AsyncRewardClient:
         return self
 
-    def __exit__(
+    async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        await self.aclose()
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection pool. The client cannot be used afterwards."""
-        self._http.close()
+        await self._http.aclose()
 
-    def score(self, pairs: Sequence[Pair], *, timeout_s: float | None = None) -> ScoreResult:
+    async def score(self, pairs: Sequence[Pair], *, timeout_s: float | None = None) -> ScoreResult:
         """Raw rewards of `(prompt, response)` pairs, in order; long lists go out as concurrent chunks."""
         deadline = self._deadline(timeout_s)
-        return self._run(_calls.score_call(pairs, self._get_limits(deadline), deadline.timeout_s), deadline)
+        limits = await self._get_limits(deadline)
+        return await self._run(_calls.score_call(pairs, limits, deadline.timeout_s), deadline)
 
-    def rank(
+    async def rank(
         self, prompt: Prompt, responses: Sequence[str], *, top_k: int | None = None, timeout_s: float | None = None
     ) -> RankResult:
         """Best-of-n: the responses to one prompt, ranked best first."""
         deadline = self._deadline(timeout_s)
-        call = _calls.rank_call(prompt, responses, top_k, self._get_limits(deadline), deadline.timeout_s)
-        return self._run(call, deadline)
+        limits = await self._get_limits(deadline)
+        return await self._run(_calls.rank_call(prompt, responses, top_k, limits, deadline.timeout_s), deadline)
 
-    def compare(
+    async def compare(
         self, prompt: Prompt, response_a: str, response_b: str, *, timeout_s: float | None = None
     ) -> CompareResult:
         """Both scores and the Bradley-Terry probability that `response_a` is preferred."""
         deadline = self._deadline(timeout_s)
-        return self._run(_calls.compare_call(prompt, response_a, response_b, deadline.timeout_s), deadline)
+        return await self._run(_calls.compare_call(prompt, response_a, response_b, deadline.timeout_s), deadline)
 
-    def compare_batch(
+    async def compare_batch(
         self, comparisons: Sequence[Comparison], *, timeout_s: float | None = None
     ) -> list[CompareResult]:
         """Many comparisons at once, each a `(prompt, response_a, response_b)` tuple or a mapping with those
         keys: their results in order; long lists go out as concurrent chunks, all answered by one model."""
         deadline = self._deadline(timeout_s)
-        call = _calls.compare_batch_call(comparisons, self._get_limits(deadline), deadline.timeout_s)
-        return self._run(call, deadline)
+        call = _calls.compare_batch_call(comparisons, await self._get_limits(deadline), deadline.timeout_s)
+        return await self._run(call, deadline)
 
-    def gate(
+    async def gate(
         self, prompt: Prompt, response: str, *, threshold: float | None = None, timeout_s: float | None = None
     ) -> GateResult:
         """Allow or block `response`: its score against `threshold` (default: the server's)."""
         deadline = self._deadline(timeout_s)
-        return self._run(_calls.gate_call(prompt, response, threshold, deadline.timeout_s), deadline)
+        return await self._run(_calls.gate_call(prompt, response, threshold, deadline.timeout_s), deadline)
 
-    def models(self, *, timeout_s: float | None = None) -> JSON:
+    async def models(self, *, timeout_s: float | None = None) -> JSON:
         """The server's /v1/models: what is loaded, from where, how, and its limits."""
-        return self._run(_calls.get_call("/v1/models"), self._deadline(timeout_s))
+        return await self._run(_calls.get_call("/v1/models"), self._deadline(timeout_s))
 
-    def health(self, *, timeout_s: float | None = None) -> JSON:
+    async def health(self, *, timeout_s: float | None = None) -> JSON:
         """The server's /health (liveness)."""
-        return self._run(_calls.get_call("/health"), self._deadline(timeout_s))
+        return await self._run(_calls.get_call("/health"), self._deadline(timeout_s))
 
-    def ready(self, *, timeout_s: float = 5.0) -> bool:
+    async def ready(self, *, timeout_s: float = 5.0) -> bool:
         """Whether /ready answers 200 now (one try, no retries): the model is loaded and not draining."""
         try:
-            response = self._http.get("/ready", timeout=timeout_s)
+            response = await self._http.get("/ready", timeout=timeout_s)
         except httpx.TransportError:
             return False
         return response.status_code == 200
 
-    def as_trl_reward_func(self, *, name: str = "rmserve", normalized: bool = False) -> TRLRewardFunc:
-        """This client as a TRL `GRPOTrainer` reward function `(prompts, completions, **kwargs) -> list[float]`."""
-        from service.integrations.trl import TRLRewardFunc
-
-        return TRLRewardFunc(self, name=name, normalized=normalized)
-
     def _deadline(self, timeout_s: float | None) -> Deadline:
         return Deadline(self.config.timeout_s if timeout_s is None else timeout_s)
 
-    def _get_limits(self, deadline: Deadline) -> Limits:
+    async def _get_limits(self, deadline: Deadline) -> Limits:
         if self.config.max_items_per_request is not None and self.config.max_body_bytes is not None:
             return limits_from_models(self.config, None)
-        with self._limits_lock:
-            if self._limits is None:
-                self._limits = limits_from_models(self.config, self._run(_calls.get_call("/v1/models"), deadline))
-            return self._limits
+        if self._limits is None:
+            # Two calls racing here both ask /v1/models and store the same answer: harmless, so no lock.
+            served: JSON = await self._run(_calls.get_call("/v1/models"), deadline)
+            self._limits = limits_from_models(self.config, served)
+        return self._limits
 
-    def _run(self, call: Call[T], deadline: Deadline) -> T:
+    async def _run(self, call: Call[T], deadline: Deadline) -> T:
         """Send the call's requests (concurrently when there are several) and combine the answers in order."""
         if len(call.requests) == 1:
-            return call.combine([self._send(*call.requests[0], deadline)])
-        workers = min(self.config.max_concurrency, len(call.requests))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rmserve-client") as pool:
-            futures = [pool.submit(self._send, method, path, body, deadline) for method, path, body in call.requests]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = _first_failure(futures, done)
-            if failed is not None:
-                for future in futures:
-                    future.cancel()
-                raise failed
-            return call.combine([future.result() for future in futures])
+            return call.combine([await self._send(*call.requests[0], deadline)])
+        gate = asyncio.Semaphore(self.config.max_concurrency)
 
-    def _send(self, method: str, path: str, body: JSON | None, deadline: Deadline) -> JSON:
+        async def bounded(method: str, path: str, body: JSON | None) -> JSON:
+            async with gate:
+                return await self._send(method, path, body, deadline)
+
+        tasks = [asyncio.ensure_future(bounded(*request)) for request in call.requests]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in tasks:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            return call.combine([task.result() for task in tasks])
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _send(self, method: str, path: str, body: JSON | None, deadline: Deadline) -> JSON:
         """One request with retries on connection errors and 429/503, within the call's deadline."""
         content = None if body is None else encode_json(body)
         headers = None if body is None else {"Content-Type": "application/json"}
@@ -217,7 +214,7 @@ class RewardClient:
             error: RewardServiceError
             retry_after: float | None = None
             try:
-                response = self._http.request(
+                response = await self._http.request(
                     method,
                     path,
                     content=content,
@@ -245,12 +242,4 @@ class RewardClient:
             delay = next_delay_s(self.config.retry, retry_number, retry_after, deadline, self._rng)
             if delay is None:
                 raise error
-            self._sleep(delay)
-
-
-def _first_failure(futures: list[Future[Any]], done: set[Future[Any]]) -> BaseException | None:
-    """The exception of the first failed future, in submission order, among those done."""
-    for future in futures:
-        if future in done and future.exception() is not None:
-            return future.exception()
-    return None
+            await self._sleep(delay)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from service.client import (
+from rmserve import (
     APIStatusError,
     AuthenticationError,
     ClientTimeoutError,
@@ -30,8 +30,8 @@ from service.client import (
     ServerError,
     UnexpectedResponseError,
 )
-from service.client._core import Limits, chunk_bounds, encode_json, retry_after_s
-from tests.service.fake_server import FakeRewardServer, fake_score
+from rmserve._core import Limits, chunk_bounds, encode_json, retry_after_s
+from tests.rmserve.fake_server import FakeRewardServer, fake_score
 
 
 class RecordingSleep:
@@ -378,7 +378,7 @@ def test_retry_after_accepts_seconds_and_dates() -> None:
 
 def test_the_client_imports_without_server_or_ml_packages() -> None:
     code = (
-        "import sys, service.client, service.integrations.trl\n"
+        "import sys, rmserve, rmserve.trl\n"
         "heavy = ('fastapi', 'starlette', 'uvicorn', 'torch', 'onnxruntime', 'transformers')\n"
         "loaded = [m for m in heavy if m in sys.modules]\n"
         "assert not loaded, loaded\n"

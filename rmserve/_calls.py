@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from service.client._core import Call, Limits, chunk_bounds, encode_json
-from service.client.types import (
+from rmserve._core import Call, Limits, chunk_bounds, encode_json
+from rmserve.types import (
     JSON,
     CompareResult,
     Comparison,

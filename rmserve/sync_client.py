@@ -1,22 +1,23 @@
-"""`AsyncRewardClient`: the asyncio twin of `RewardClient`, with the same methods, arguments and errors.
+"""`RewardClient`: the blocking client of an rmserve server.
 
-One client belongs to one event loop (its pooled connections do): create it in the loop that uses it. A
-call whose items span several requests runs them as tasks, at most `max_concurrency` at a time; when one
-fails for good the others are cancelled.
+Thread-safe: one client (one pooled connection pool) may be shared by any number of threads. A call whose
+items span several requests sends them from a small thread pool, at most `max_concurrency` at a time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
-from service.client import _calls
-from service.client._core import (
+from rmserve import _calls
+from rmserve._core import (
     DEFAULT_BASE_URL,
     Call,
     ClientConfig,
@@ -30,8 +31,8 @@ from service.client._core import (
     next_delay_s,
     read_json,
 )
-from service.client.errors import ConnectionFailedError, OverloadedError, RewardServiceError
-from service.client.types import (
+from rmserve.errors import ConnectionFailedError, OverloadedError, RewardServiceError
+from rmserve.types import (
     JSON,
     CompareResult,
     Comparison,
@@ -42,22 +43,20 @@ from service.client.types import (
     ScoreResult,
 )
 
-if TYPE_CHECKING:
-    from service.integrations.trl import AsyncTRLRewardFunc
-
 T = TypeVar("T")
 
 
-class AsyncRewardClient:
-    """Asyncio client: `score`, `rank`, `compare`, `compare_batch`, `gate`, `models`, `health`, `ready`, all awaitable.
+class RewardClient:
+    """Blocking client: `score`, `rank`, `compare`, `compare_batch`, `gate`, `models`, `health`, `ready`.
 
     ```python
-    async with AsyncRewardClient("http://127.0.0.1:8000") as client:
-        (await client.score([("What is 2+2?", "4")])).scores
+    with RewardClient("http://127.0.0.1:8000") as client:
+        client.score([("What is 2+2?", "4"), ("What is 2+2?", "5")]).scores
     ```
 
-    `transport` replaces the network: `httpx.ASGITransport(app=create_app(settings))` runs the server in
-    process, `httpx.MockTransport` fakes it. Every method takes `timeout_s`, the total time of that call.
+    `transport` replaces the network (an `httpx.MockTransport` or `httpx.WSGITransport` in tests). Every
+    method takes `timeout_s`, the total time of that call (default: the client's). Errors are the classes of
+    `rmserve.errors`.
     """
 
     def __init__(
@@ -71,7 +70,7 @@ class AsyncRewardClient:
         max_body_bytes: int | None = None,
         max_concurrency: int = 4,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = ClientConfig(
             base_url=base_url,
@@ -83,18 +82,19 @@ class AsyncRewardClient:
             max_concurrency=max_concurrency,
             retry=retry or RetryPolicy(),
         )
-        self._http = httpx.AsyncClient(
+        self._http = httpx.Client(
             base_url=base_url,
             headers=self.config.headers(),
             transport=transport,
             limits=httpx.Limits(max_connections=max(max_concurrency, 10), max_keepalive_connections=max_concurrency),
         )
         self._rng = random.Random()
-        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._sleep: Callable[[float], None] = time.sleep
         self._limits: Limits | None = None
+        self._limits_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: ClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> AsyncRewardClient:
+    def from_config(cls, config: ClientConfig, transport: httpx.BaseTransport | None = None) -> RewardClient:
         return cls(
             config.base_url,
             api_key=config.api_key,
@@ -107,112 +107,97 @@ class AsyncRewardClient:
             transport=transport,
         )
 
-    async def __aenter__(self) -> AsyncRewardClient:
+    def __enter__(self) -> RewardClient:
         return self
 
-    async def __aexit__(
+    def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.aclose()
+        self.close()
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         """Close the connection pool. The client cannot be used afterwards."""
-        await self._http.aclose()
+        self._http.close()
 
-    async def score(self, pairs: Sequence[Pair], *, timeout_s: float | None = None) -> ScoreResult:
+    def score(self, pairs: Sequence[Pair], *, timeout_s: float | None = None) -> ScoreResult:
         """Raw rewards of `(prompt, response)` pairs, in order; long lists go out as concurrent chunks."""
         deadline = self._deadline(timeout_s)
-        limits = await self._get_limits(deadline)
-        return await self._run(_calls.score_call(pairs, limits, deadline.timeout_s), deadline)
+        return self._run(_calls.score_call(pairs, self._get_limits(deadline), deadline.timeout_s), deadline)
 
-    async def rank(
+    def rank(
         self, prompt: Prompt, responses: Sequence[str], *, top_k: int | None = None, timeout_s: float | None = None
     ) -> RankResult:
         """Best-of-n: the responses to one prompt, ranked best first."""
         deadline = self._deadline(timeout_s)
-        limits = await self._get_limits(deadline)
-        return await self._run(_calls.rank_call(prompt, responses, top_k, limits, deadline.timeout_s), deadline)
+        call = _calls.rank_call(prompt, responses, top_k, self._get_limits(deadline), deadline.timeout_s)
+        return self._run(call, deadline)
 
-    async def compare(
+    def compare(
         self, prompt: Prompt, response_a: str, response_b: str, *, timeout_s: float | None = None
     ) -> CompareResult:
         """Both scores and the Bradley-Terry probability that `response_a` is preferred."""
         deadline = self._deadline(timeout_s)
-        return await self._run(_calls.compare_call(prompt, response_a, response_b, deadline.timeout_s), deadline)
+        return self._run(_calls.compare_call(prompt, response_a, response_b, deadline.timeout_s), deadline)
 
-    async def compare_batch(
+    def compare_batch(
         self, comparisons: Sequence[Comparison], *, timeout_s: float | None = None
     ) -> list[CompareResult]:
         """Many comparisons at once, each a `(prompt, response_a, response_b)` tuple or a mapping with those
         keys: their results in order; long lists go out as concurrent chunks, all answered by one model."""
         deadline = self._deadline(timeout_s)
-        call = _calls.compare_batch_call(comparisons, await self._get_limits(deadline), deadline.timeout_s)
-        return await self._run(call, deadline)
+        call = _calls.compare_batch_call(comparisons, self._get_limits(deadline), deadline.timeout_s)
+        return self._run(call, deadline)
 
-    async def gate(
+    def gate(
         self, prompt: Prompt, response: str, *, threshold: float | None = None, timeout_s: float | None = None
     ) -> GateResult:
         """Allow or block `response`: its score against `threshold` (default: the server's)."""
         deadline = self._deadline(timeout_s)
-        return await self._run(_calls.gate_call(prompt, response, threshold, deadline.timeout_s), deadline)
+        return self._run(_calls.gate_call(prompt, response, threshold, deadline.timeout_s), deadline)
 
-    async def models(self, *, timeout_s: float | None = None) -> JSON:
+    def models(self, *, timeout_s: float | None = None) -> JSON:
         """The server's /v1/models: what is loaded, from where, how, and its limits."""
-        return await self._run(_calls.get_call("/v1/models"), self._deadline(timeout_s))
+        return self._run(_calls.get_call("/v1/models"), self._deadline(timeout_s))
 
-    async def health(self, *, timeout_s: float | None = None) -> JSON:
+    def health(self, *, timeout_s: float | None = None) -> JSON:
         """The server's /health (liveness)."""
-        return await self._run(_calls.get_call("/health"), self._deadline(timeout_s))
+        return self._run(_calls.get_call("/health"), self._deadline(timeout_s))
 
-    async def ready(self, *, timeout_s: float = 5.0) -> bool:
+    def ready(self, *, timeout_s: float = 5.0) -> bool:
         """Whether /ready answers 200 now (one try, no retries): the model is loaded and not draining."""
         try:
-            response = await self._http.get("/ready", timeout=timeout_s)
+            response = self._http.get("/ready", timeout=timeout_s)
         except httpx.TransportError:
             return False
         return response.status_code == 200
 
-    def as_trl_reward_func(self, *, name: str = "rmserve", normalized: bool = False) -> AsyncTRLRewardFunc:
-        """This client as an async TRL `GRPOTrainer` reward function (TRL awaits it on its own event loop)."""
-        from service.integrations.trl import AsyncTRLRewardFunc
-
-        return AsyncTRLRewardFunc(self, name=name, normalized=normalized)
-
     def _deadline(self, timeout_s: float | None) -> Deadline:
         return Deadline(self.config.timeout_s if timeout_s is None else timeout_s)
 
-    async def _get_limits(self, deadline: Deadline) -> Limits:
+    def _get_limits(self, deadline: Deadline) -> Limits:
         if self.config.max_items_per_request is not None and self.config.max_body_bytes is not None:
             return limits_from_models(self.config, None)
-        if self._limits is None:
-            # Two calls racing here both ask /v1/models and store the same answer: harmless, so no lock.
-            served: JSON = await self._run(_calls.get_call("/v1/models"), deadline)
-            self._limits = limits_from_models(self.config, served)
-        return self._limits
+        with self._limits_lock:
+            if self._limits is None:
+                self._limits = limits_from_models(self.config, self._run(_calls.get_call("/v1/models"), deadline))
+            return self._limits
 
-    async def _run(self, call: Call[T], deadline: Deadline) -> T:
+    def _run(self, call: Call[T], deadline: Deadline) -> T:
         """Send the call's requests (concurrently when there are several) and combine the answers in order."""
         if len(call.requests) == 1:
-            return call.combine([await self._send(*call.requests[0], deadline)])
-        gate = asyncio.Semaphore(self.config.max_concurrency)
+            return call.combine([self._send(*call.requests[0], deadline)])
+        workers = min(self.config.max_concurrency, len(call.requests))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rmserve-client") as pool:
+            futures = [pool.submit(self._send, method, path, body, deadline) for method, path, body in call.requests]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = _first_failure(futures, done)
+            if failed is not None:
+                for future in futures:
+                    future.cancel()
+                raise failed
+            return call.combine([future.result() for future in futures])
 
-        async def bounded(method: str, path: str, body: JSON | None) -> JSON:
-            async with gate:
-                return await self._send(method, path, body, deadline)
-
-        tasks = [asyncio.ensure_future(bounded(*request)) for request in call.requests]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in tasks:
-                if task.done() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-            return call.combine([task.result() for task in tasks])
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _send(self, method: str, path: str, body: JSON | None, deadline: Deadline) -> JSON:
+    def _send(self, method: str, path: str, body: JSON | None, deadline: Deadline) -> JSON:
         """One request with retries on connection errors and 429/503, within the call's deadline."""
         content = None if body is None else encode_json(body)
         headers = None if body is None else {"Content-Type": "application/json"}
@@ -223,7 +208,7 @@ class AsyncRewardClient:
             error: RewardServiceError
             retry_after: float | None = None
             try:
-                response = await self._http.request(
+                response = self._http.request(
                     method,
                     path,
                     content=content,
@@ -251,4 +236,12 @@ class AsyncRewardClient:
             delay = next_delay_s(self.config.retry, retry_number, retry_after, deadline, self._rng)
             if delay is None:
                 raise error
-            await self._sleep(delay)
+            self._sleep(delay)
+
+
+def _first_failure(futures: list[Future[Any]], done: set[Future[Any]]) -> BaseException | None:
+    """The exception of the first failed future, in submission order, among those done."""
+    for future in futures:
+        if future in done and future.exception() is not None:
+            return future.exception()
+    return None
