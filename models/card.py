@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -54,6 +54,20 @@ class Calibration(BaseModel):
     created_at: str | None = None
 
 
+class Objectives(BaseModel):
+    """How a multi-objective head's K outputs combine into the one `score`: a weight per output, named as
+    the config's `id2label` names them; `score = sum(weights[name] * value[name])`."""
+
+    weights: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(min_length=1)
+
+
+class ProcessReward(BaseModel):
+    """How a process reward model (TRL's PRMTrainer format) was trained: the text that ended every step.
+    TRL's `PRMConfig.step_separator` defaults to a newline; a model trained with another writes it here."""
+
+    step_separator: str = Field(default="\n", min_length=1)
+
+
 class ModelCard(BaseModel):
     """Provenance of a reward model folder. Every field but `name` is optional so that folders made
     elsewhere (a checkpoint from the hub, say) can carry a partial card."""
@@ -70,6 +84,8 @@ class ModelCard(BaseModel):
     reference_pairs: list[ReferencePair] = Field(default_factory=list)
     export: dict[str, Any] | None = None
     calibration: Calibration | None = None
+    objectives: Objectives | None = None
+    process_reward: ProcessReward | None = None
     created_at: str | None = None
     rmserve_version: str | None = None
 

@@ -1,7 +1,11 @@
 """Tiny random reward models built offline from a config, for tests and examples of other architectures.
 
 `build_tiny_decoder_rm` writes a Llama- or Qwen-style `ForSequenceClassification` folder with a small
-word-level tokenizer that carries a ChatML-style chat template and a BOS token. Nothing is downloaded.
+word-level tokenizer that carries a ChatML-style chat template and a BOS token; with `labels` it is a
+multi-objective head (one output per name). `build_tiny_prm` writes a Qwen2-style `ForTokenClassification`
+process reward model (two labels, TRL's PRMTrainer format) with a byte-level BPE tokenizer, in which the
+step separator "\n" is a token of its own, as in the tokenizers such PRMs are trained with. Nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -40,27 +44,34 @@ def build_tiny_tokenizer(out: Path, corpus: list[str], vocab_size: int) -> None:
     (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
 
 
-def build_tiny_decoder_rm(
-    out: Path, family: Literal["llama", "qwen2"] = "llama", seed: int = 0, corpus: list[str] | None = None
-) -> Path:
-    """Write a tiny random decoder RM (hidden 32, 2 layers) with its tokenizer into `out`; return `out`."""
-    import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        LlamaConfig,
-        Qwen2Config,
-    )
+def build_byte_level_tokenizer(out: Path, corpus: list[str], vocab_size: int) -> None:
+    """Train a byte-level BPE tokenizer (GPT-2/Qwen style: every byte, newlines included, is a token) on
+    `corpus` and write it, with the ChatML-style chat template, into `out`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    out.mkdir(parents=True, exist_ok=True)
-    words = corpus or [
-        "the quick brown fox jumps over the lazy dog",
-        "what is the capital of france ? paris is the capital .",
-        "please write a python function that adds two numbers",
-        "i cannot help with that , but here is a safer idea",
-        "hello how can i help you today",
-    ]
-    build_tiny_tokenizer(out, words, vocab_size=400)
-    vocab_size = len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=_SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(corpus, trainer)
+    tokenizer.save(str(out / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "model_max_length": 256,
+        "chat_template": CHAT_TEMPLATE,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def _decoder_config(family: Literal["llama", "qwen2"], vocab_size: int, **overrides: Any) -> Any:
+    from transformers import LlamaConfig, Qwen2Config
+
     common: dict[str, Any] = {
         "vocab_size": vocab_size,
         "hidden_size": 32,
@@ -74,7 +85,57 @@ def build_tiny_decoder_rm(
         "bos_token_id": 1,
         "eos_token_id": 2,
     }
-    config = LlamaConfig(**common) if family == "llama" else Qwen2Config(**common)
+    common.update(overrides)
+    return LlamaConfig(**common) if family == "llama" else Qwen2Config(**common)
+
+
+def build_tiny_prm(out: Path, corpus: list[str], seed: int = 0) -> Path:
+    """Write a tiny random Qwen2-style `ForTokenClassification` PRM (two labels: wrong, right) with a
+    byte-level tokenizer trained on `corpus` into `out`; return `out`. Train it before trusting a score."""
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    out.mkdir(parents=True, exist_ok=True)
+    build_byte_level_tokenizer(out, corpus, vocab_size=400)
+    vocab_size = len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
+    config = _decoder_config("qwen2", vocab_size, num_labels=2, id2label={0: "wrong", 1: "right"})
+    config.label2id = {"wrong": 0, "right": 1}
+    torch.manual_seed(seed)
+    model = AutoModelForTokenClassification.from_config(config)
+    model.save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
+def build_tiny_decoder_rm(
+    out: Path,
+    family: Literal["llama", "qwen2"] = "llama",
+    seed: int = 0,
+    corpus: list[str] | None = None,
+    labels: list[str] | None = None,
+) -> Path:
+    """Write a tiny random decoder RM (hidden 32, 2 layers) with its tokenizer into `out`; return `out`.
+
+    With `labels`, the head has one output per name (`id2label`): a multi-objective RM, which serves once
+    its card declares the combination (`objectives.weights`)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    out.mkdir(parents=True, exist_ok=True)
+    words = corpus or [
+        "the quick brown fox jumps over the lazy dog",
+        "what is the capital of france ? paris is the capital .",
+        "please write a python function that adds two numbers",
+        "i cannot help with that , but here is a safer idea",
+        "hello how can i help you today",
+    ]
+    build_tiny_tokenizer(out, words, vocab_size=400)
+    vocab_size = len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
+    head: dict[str, Any] = {}
+    if labels:
+        head = {"num_labels": len(labels), "id2label": dict(enumerate(labels))}
+    config = _decoder_config(family, vocab_size, **head)
+    if labels:
+        config.label2id = {name: index for index, name in enumerate(labels)}
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_config(config)
     model.save_pretrained(str(out), safe_serialization=True)

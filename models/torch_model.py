@@ -11,6 +11,8 @@ import torch
 from models.batching import pad_batch
 from models.folder import ModelFolder, ModelLoadError
 from models.formatting import EncodedPair
+from models.heads import RewardHead
+from models.steps import EncodedSteps
 
 DType = Literal["fp32", "fp16", "bf16"]
 TORCH_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -24,18 +26,23 @@ def load_torch_reward_model(
     trust_remote_code: bool = False,
     attn_implementation: str | None = "sdpa",
     require_head: bool = True,
+    head: RewardHead | None = None,
 ) -> Any:
     """Load `folder` as `AutoModelForSequenceClassification` with one output, in eval mode on `device`.
 
     With `require_head` (serving, evaluation) a folder whose config names no `...ForSequenceClassification`
     architecture is refused: a bare backbone would score with a random head. Without it (training), such a
     backbone (all-MiniLM-L6-v2's `BertModel`, say) gets a freshly initialised one-output head. A head with
-    more than one output is always refused: it is a classifier, not a reward model.
+    more than one output is refused unless `head` (see `models.heads.read_head`) says what it is: a
+    multi-objective head keeps its K outputs, and a process head loads as the token classifier (or, for
+    `step_token` models, the folder's own code) whose logits are read per token.
     """
     from transformers import AutoModelForSequenceClassification
 
     if not folder.safetensors_files:
         raise ModelLoadError(f"model folder {folder.path} has no safetensors weights for the torch backend")
+    if head is not None and head.kind != "reward":
+        return _load_head_model(folder, pad_token_id, device, dtype, trust_remote_code, attn_implementation, head)
     if require_head and not has_reward_head(folder.config):
         raise ModelLoadError(
             f"{folder.path} has no reward head (architecture {folder.architecture}, not "
@@ -77,10 +84,52 @@ def load_torch_reward_model(
     return model
 
 
+def _load_head_model(
+    folder: ModelFolder,
+    pad_token_id: int,
+    device: str,
+    dtype: DType,
+    trust_remote_code: bool,
+    attn_implementation: str | None,
+    head: RewardHead,
+) -> Any:
+    """A multi-objective or process head, loaded with the class its config names (see the caller)."""
+    import transformers
+
+    if head.kind == "multi_objective":
+        auto: Any = transformers.AutoModelForSequenceClassification
+    elif head.step_format == "trl":
+        auto = transformers.AutoModelForTokenClassification
+    else:
+        # Qwen2.5-Math-PRM style: the folder's auto_map names its own class for AutoModel.
+        auto = transformers.AutoModel
+    kwargs: dict[str, Any] = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    try:
+        model = auto.from_pretrained(
+            str(folder.path),
+            dtype=TORCH_DTYPES[dtype],
+            use_safetensors=True,
+            local_files_only=True,
+            trust_remote_code=trust_remote_code,
+            **kwargs,
+        )
+    except ValueError as exc:
+        if attn_implementation and "attn" in str(exc).lower():
+            return _load_head_model(folder, pad_token_id, device, dtype, trust_remote_code, None, head)
+        raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
+    model.config.pad_token_id = pad_token_id
+    model.to(device)
+    model.eval()
+    return model
+
+
 def has_reward_head(config: dict[str, Any]) -> bool:
     """Whether a config names a sequence-classification architecture (a scoring head is in the weights)."""
     architectures = config.get("architectures") or []
-    return any(str(arch).endswith("ForSequenceClassification") for arch in architectures)
+    heads = ("ForSequenceClassification", "ForTokenClassification", "ForProcessRewardModel")
+    return any(str(arch).endswith(heads) for arch in architectures)
 
 
 def batch_to_tensors(batch: dict[str, np.ndarray], device: str | torch.device) -> dict[str, torch.Tensor]:
@@ -95,3 +144,30 @@ def score_encoded(
     with torch.inference_mode():
         logits = model(**batch).logits
     return logits[:, 0].float().cpu().numpy().astype(np.float32)
+
+
+def head_outputs_encoded(
+    model: Any, pairs: Sequence[EncodedPair], pad_token_id: int, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """Every output of a sequence-classification head, float32 (len(pairs), K), in one forward pass."""
+    batch = batch_to_tensors(pad_batch(pairs, pad_token_id), device)
+    with torch.inference_mode():
+        logits = model(**batch).logits
+    return logits.float().cpu().numpy().astype(np.float32).reshape(len(pairs), -1)
+
+
+def step_logits_encoded(
+    model: Any, items: Sequence[EncodedSteps], pad_token_id: int, device: str | torch.device = "cpu"
+) -> list[np.ndarray]:
+    """The two-label logits at each item's score positions: per item float32 (len(score_positions), 2)."""
+    batch = batch_to_tensors(pad_batch(items, pad_token_id), device)
+    with torch.inference_mode():
+        output = model(**batch)
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        rows = torch.tensor([row for row, item in enumerate(items) for _ in item.score_positions], dtype=torch.long)
+        columns = torch.tensor([p for item in items for p in item.score_positions], dtype=torch.long)
+        picked = logits[rows.to(logits.device), columns.to(logits.device)].float().cpu().numpy()
+    if picked.ndim != 2 or picked.shape[1] != 2:
+        raise ValueError(f"a process reward head gives two logits per token, not shape {tuple(logits.shape)}")
+    sizes = np.cumsum([len(item.score_positions) for item in items])[:-1]
+    return [part.astype(np.float32) for part in np.split(picked, sizes)]

@@ -13,17 +13,20 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.errors import UserError
+from models.folder import ModelLoadError
 from models.formatting import EncodedPair
 from models.selftest import tolerance_for, verify_reference_scores
+from models.steps import EncodedSteps
 from service.api.routes import probes, scoring
-from service.backends.base import Backend
+from service.api.score_steps.router import router as score_steps_router
+from service.backends.base import Backend, StepBackend
 from service.batcher import BatcherConfig, DynamicBatcher
 from service.cost_model import profile_backend, profile_grid
 from service.errors import install_error_handlers
@@ -73,8 +76,11 @@ class RequestMetrics:
 
 
 def _self_test(model: LoadedModel) -> None:
-    """Refuse to serve unless the backend reproduces the model card's reference scores (when it has some)."""
+    """Refuse to serve unless the backend reproduces the model card's reference scores (when it has some).
+    Reference pairs hold one score each: a one-output reward model's."""
     backend = model.backend
+    if model.formatter is None or model.head.kind != "reward":
+        return
     result = verify_reference_scores(
         model.folder.card, model.formatter, backend.score, tolerance_for(backend.dtype, backend.device)
     )
@@ -84,12 +90,24 @@ def _self_test(model: LoadedModel) -> None:
 
 def _warm_up_and_profile(model: LoadedModel, settings: Settings) -> DynamicBatcher:
     """Run the first passes (lazy initialisation, kernels), time batch shapes, and build the batcher."""
-    template: EncodedPair = model.formatter.encode(
-        [{"role": "user", "content": "How do I keep basil fresh after buying it?"}],
-        "Trim the stems, stand it in a glass of water at room temperature and cover it loosely.",
-    )
+    prompt = "How do I keep basil fresh after buying it?"
+    answer = "Trim the stems, stand it in a glass of water at room temperature and cover it loosely."
     backend = model.backend
-    backend.score([template])
+    score: Callable[[Sequence[EncodedPair]], object] = backend.score
+    if model.step_formatter is not None:
+        template: EncodedPair = model.step_formatter.encode(prompt, answer.split(", "))
+        if not isinstance(backend, StepBackend):
+            raise ModelLoadError(f"the {backend.name} backend cannot score a process reward model's steps")
+        step_backend = backend
+
+        def score(batch: Sequence[EncodedPair]) -> object:
+            # A synthetic pair of any length reads as one step scored at its last token.
+            return step_backend.score_steps([EncodedSteps.read_at_end(pair) for pair in batch])
+
+    else:
+        assert model.formatter is not None
+        template = model.formatter.encode([{"role": "user", "content": prompt}], answer)
+    score([template])
     # A model that runs one pair per onnxruntime run (int8, for batch invariance) gains nothing from a
     # batch: its pairs would run one after another in one worker while other workers could take them.
     # Measured with batches allowed: 11-pair batches at 64 short-pair clients, p95 1.1 s against 0.7 s.
@@ -99,7 +117,7 @@ def _warm_up_and_profile(model: LoadedModel, settings: Settings) -> DynamicBatch
     max_rows = min(max_batch_size, _CPU_PROFILE_MAX_ROWS if on_cpu else max_batch_size)
     max_tokens = min(settings.max_batch_tokens, _CPU_PROFILE_MAX_TOKENS if on_cpu else settings.max_batch_tokens)
     shapes = profile_grid(max_rows, model.max_length, max_tokens)
-    cost_model = profile_backend(backend.score, template, shapes, settings.profile_budget_s)
+    cost_model = profile_backend(score, template, shapes, settings.profile_budget_s)
     config = BatcherConfig(
         max_batch_size=max_batch_size,
         max_batch_tokens=settings.max_batch_tokens,
@@ -131,7 +149,15 @@ def start_service(state: ServiceState, backend: Backend | None, freeze_gc: bool 
     state.batcher = batcher
     stats = model.folder.card.score_stats if model.folder.card else None
     limits = ScorerLimits(settings.max_items_per_request, settings.max_chars_per_text, model.max_length)
-    state.scorer = Scorer(model.formatter, batcher, limits, stats, observer=state.metrics)
+    state.scorer = Scorer(
+        model.formatter,
+        batcher,
+        limits,
+        stats,
+        observer=state.metrics,
+        head=model.head,
+        step_formatter=model.step_formatter,
+    )
     if freeze_gc:
         gc.collect()
         gc.freeze()
@@ -192,6 +218,7 @@ def create_app(settings: Settings, backend: Backend | None = None, freeze_gc: bo
     app.state.service = state
     install_error_handlers(app)
     app.include_router(scoring)
+    app.include_router(score_steps_router)
     app.include_router(probes)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=state.metrics)

@@ -18,6 +18,10 @@ hands back one `concurrent.futures.Future` per pair.
   that batch), ItemExpired past its deadline, or BatcherClosed at shutdown. Cancelled futures (the
   caller gave up) are dropped before a batch runs. A backend that returns the wrong number of scores
   fails its whole batch.
+- Outputs: a pair of a one-output model settles with its `score`; a pair of a K-output head (the
+  backend's `score` returns (B, K)) with its row in `values`; an `EncodedSteps` item (a process reward
+  model's) runs through the backend's `score_steps` and settles with its steps' logits in `values`.
+  A batch holds items of one class only.
 - Workers: `workers` threads each form a batch and call `backend.score`; a worker thread that dies is
   replaced, and the death is counted. With `worker_nice`, they run below the process's priority (Linux).
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import os
 import sys
 import threading
@@ -41,7 +46,8 @@ from typing import Protocol
 import numpy as np
 
 from models.formatting import EncodedPair
-from service.backends.base import Backend
+from models.steps import EncodedSteps
+from service.backends.base import Backend, StepBackend
 from service.cost_model import CostModel
 
 logger = logging.getLogger("rmserve.batcher")
@@ -101,13 +107,18 @@ class WorkerDied(BatcherError):
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
-    """The score of one pair, with where its time went (seconds)."""
+    """The score of one pair, with where its time went (seconds).
+
+    `score` is the scalar output; NaN when the item's output is a vector, which `values` then holds:
+    float32 (K,) for a K-output head, (scored steps, 2) logits for an `EncodedSteps` item.
+    """
 
     score: float
     queue_s: float  # from submit to the start of its batch
     inference_s: float  # the forward pass of its batch
     batch_size: int
     batch_id: int  # distinguishes the batches of one request (a request may be split across several)
+    values: np.ndarray | None = None
 
 
 class BatchObserver(Protocol):
@@ -384,7 +395,9 @@ class DynamicBatcher:
         cfg = self.config
         seed = self._queue[0]
         # The closest lengths among the oldest pairs (a bounded window keeps planning cheap under a backlog).
-        window = self._queue[1 : _PLAN_WINDOW_BATCHES * cfg.max_batch_size]
+        # A batch holds one class of item: pairs, or a process reward model's steps.
+        kind = type(seed.pair)
+        window = [it for it in self._queue[1 : _PLAN_WINDOW_BATCHES * cfg.max_batch_size] if type(it.pair) is kind]
         others = heapq.nsmallest(
             cfg.max_batch_size - 1, window, key=lambda it: (abs(it.num_tokens - seed.num_tokens), it.enqueued_at)
         )
@@ -469,15 +482,35 @@ class DynamicBatcher:
                     self._spawn(worker)
             # Logged and replaced above; the dead thread simply ends.
 
+    def _forward(self, pairs: list[EncodedPair]) -> tuple[np.ndarray | None, list[np.ndarray] | None]:
+        """(scalar scores (B,), None), or (None, per-item vectors) for a K-output head or step items."""
+        if isinstance(pairs[0], EncodedSteps):
+            if not isinstance(self.backend, StepBackend):
+                raise RuntimeError(f"the {self.backend.name} backend does not score steps")
+            steps = [pair for pair in pairs if isinstance(pair, EncodedSteps)]
+            outputs = list(self.backend.score_steps(steps))
+            if len(outputs) != len(pairs) or any(
+                len(out) != len(item.score_positions) for out, item in zip(outputs, steps, strict=False)
+            ):
+                raise RuntimeError(f"backend returned step scores of the wrong shape for a batch of {len(pairs)}")
+            return None, [np.asarray(out, dtype=np.float32) for out in outputs]
+        raw = np.asarray(self.backend.score(pairs), dtype=np.float32)
+        if raw.ndim == 2 and raw.shape[1] > 1:
+            if raw.shape[0] != len(pairs):
+                raise RuntimeError(f"backend returned {raw.shape[0]} rows for a batch of {len(pairs)}")
+            return None, list(raw)
+        scores = raw.reshape(-1)
+        if len(scores) != len(pairs):
+            raise RuntimeError(f"backend returned {len(scores)} scores for a batch of {len(pairs)}")
+        return scores, None
+
     def _run(self, batch: list[_Item]) -> None:
         started = time.monotonic()
         pairs = [item.pair for item in batch]
         settled = False
         try:
             try:
-                scores = np.asarray(self.backend.score(pairs), dtype=np.float32).reshape(-1)
-                if len(scores) != len(batch):
-                    raise RuntimeError(f"backend returned {len(scores)} scores for a batch of {len(batch)}")
+                scores, values = self._forward(pairs)
             except Exception as exc:
                 for item in batch:
                     item.future.set_exception(exc)
@@ -489,8 +522,10 @@ class DynamicBatcher:
             self.cost_model.observe(len(batch), max(lengths), forward_s)
             waits = [started - item.enqueued_at for item in batch]
             batch_id = next(self._batch_ids)
-            for item, score, wait_s in zip(batch, scores, waits, strict=True):
-                item.future.set_result(ItemResult(float(score), wait_s, forward_s, len(batch), batch_id))
+            for index, (item, wait_s) in enumerate(zip(batch, waits, strict=True)):
+                value = values[index] if values is not None else None
+                score = float(scores[index]) if scores is not None else math.nan
+                item.future.set_result(ItemResult(score, wait_s, forward_s, len(batch), batch_id, value))
             settled = True
             with self._cond:
                 rate = padded / max(forward_s, 1e-9)

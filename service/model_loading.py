@@ -15,11 +15,13 @@ from typing import Any
 from models.folder import (
     ModelFolder,
     ModelLoadError,
-    build_formatter,
     inspect_model_folder,
     load_tokenizer,
+    resolve_max_length,
 )
 from models.formatting import PairFormatter
+from models.heads import RewardHead, read_head
+from models.steps import StepFormatter
 from models.tokenizer import RMTokenizer
 from service.backends.base import Backend
 from service.settings import Settings
@@ -33,13 +35,12 @@ class LoadedModel:
 
     folder: ModelFolder
     tokenizer: RMTokenizer
-    formatter: PairFormatter
+    formatter: PairFormatter | None  # None for a process reward model, which scores steps, not pairs
     backend: Backend
     weights_digest: str
-
-    @property
-    def max_length(self) -> int:
-        return self.formatter.max_length
+    head: RewardHead
+    step_formatter: StepFormatter | None  # set for process reward models
+    max_length: int
 
 
 def resolve_model_dir(settings: Settings) -> Path:
@@ -68,13 +69,22 @@ def _import_factory(spec: str) -> Any:
         raise ModelLoadError(f"cannot import backend_factory {spec!r}: {exc}") from exc
 
 
-def build_backend(settings: Settings, folder: ModelFolder, tokenizer: RMTokenizer) -> Backend:
-    """The backend for `folder` under `settings` (the only function that chooses one)."""
+def build_backend(
+    settings: Settings, folder: ModelFolder, tokenizer: RMTokenizer, head: RewardHead | None = None
+) -> Backend:
+    """The backend for `folder` under `settings` (the only function that chooses one). The ONNX backend
+    serves one-output reward models only: `rmserve export` writes no graph for other heads."""
+    head = head or RewardHead("reward")
     if settings.backend_factory:
         backend: Backend = _import_factory(settings.backend_factory)(folder, settings)
         return backend
     threads = settings.resolved_threads_per_worker()
     if backend_name_for(settings, folder) == "onnx":
+        if head.kind != "reward":
+            raise ModelLoadError(
+                f"{folder.path} has a {head.kind.replace('_', '-')} head, which the onnx backend does not serve "
+                "(rmserve export writes one-output reward models only); serve it with --backend torch"
+            )
         if folder.onnx_file is None:
             raise ModelLoadError(f"--backend onnx needs {folder.path}/model.onnx; export one with rmserve export")
         from service.backends.onnx_backend import OnnxBackend
@@ -96,6 +106,7 @@ def build_backend(settings: Settings, folder: ModelFolder, tokenizer: RMTokenize
         dtype=settings.dtype,
         threads_per_worker=threads,
         trust_remote_code=settings.trust_remote_code,
+        head=head,
     )
 
 
@@ -106,19 +117,24 @@ def load_model(settings: Settings, backend: Backend | None = None) -> LoadedMode
     """
     folder = inspect_model_folder(resolve_model_dir(settings))
     tokenizer = load_tokenizer(folder)
-    formatter = build_formatter(folder, tokenizer, settings.max_length)
+    head = read_head(str(folder.path), folder.config, folder.card, settings.trust_remote_code)
+    max_length = resolve_max_length(folder, tokenizer, settings.max_length)
+    # A process model's tokenizer may have no chat template (TRL's format needs none): it gets no pair formatter.
+    formatter = PairFormatter(tokenizer, folder.kind, max_length) if head.kind != "process" else None
+    step_formatter = StepFormatter(tokenizer, head, max_length) if head.kind == "process" else None
     if backend is None:
-        backend = build_backend(settings, folder, tokenizer)
+        backend = build_backend(settings, folder, tokenizer, head)
     digest = folder.weights_digest(prefer_onnx=backend.name == "onnx")
     logger.info(
-        "loaded %s (%s, %s) on %s/%s %s, max_length %d, weights %s",
+        "loaded %s (%s, %s, %s head) on %s/%s %s, max_length %d, weights %s",
         folder.name,
         folder.architecture,
         folder.kind,
+        head.kind,
         backend.name,
         backend.device,
         backend.dtype,
-        formatter.max_length,
+        max_length,
         digest,
     )
-    return LoadedModel(folder, tokenizer, formatter, backend, digest)
+    return LoadedModel(folder, tokenizer, formatter, backend, digest, head, step_formatter, max_length)

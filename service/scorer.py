@@ -5,6 +5,10 @@ tokenizing is spent), formats the pairs on a thread pool (never on the event loo
 `DynamicBatcher`, and waits for every pair's future until the request's deadline or the client's
 disconnection, whichever comes first; on either, its queued pairs are dropped. Batcher and backend
 failures become the service's errors (see `service.errors`).
+
+A multi-objective head's pairs come back with every attribute by name, and `score` is their combination
+(the request's weights, else the model card's). A process reward model scores (prompt, steps) items
+through `score_steps` instead; pair scoring refuses it, and step scoring refuses every other head.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+import numpy as np
 
 from models.card import ScoreStats
 from models.formatting import EncodedPair, FormattingError, PairFormatter, Prompt
+from models.heads import HeadError, RewardHead
+from models.steps import Aggregate, EncodedSteps, StepFormatter, aggregate_steps, step_probabilities
 from service.backends.base import BackendError
 from service.batcher import BatcherClosed, DynamicBatcher, ItemExpired, ItemResult, QueueFull, Ticket
 from service.errors import (
@@ -35,14 +43,44 @@ from service.errors import (
 )
 
 _CHARS_PER_TOKEN_ESTIMATE = 3  # admission estimates tokens before tokenizing; English runs ~4 chars/token
+StepsItem = tuple[Prompt, Sequence[str]]
+Encoded = TypeVar("Encoded", bound=EncodedPair)
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True, slots=True)
 class ScoredItem:
+    """`attributes` (a multi-objective head's outputs by name) is None for a one-output head."""
+
     score: float
     tokens: int
     truncated: bool
     normalized: float | None
+    attributes: dict[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredStep:
+    """One step: `score` is P(right) (the positive label's probability), `logit` the raw logit difference
+    (right - wrong); both None when truncation dropped the step's scoring token."""
+
+    score: float | None
+    logit: float | None
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StepScoredItem:
+    """One (prompt, steps) item: its steps in order and the aggregates of the scored steps' P(right)."""
+
+    steps: list[ScoredStep]
+    aggregates: dict[Aggregate, float]
+    tokens: int
+    truncated: bool
+
+    @property
+    def truncated_steps(self) -> int:
+        return sum(step.truncated for step in self.steps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +101,12 @@ class ScoreOutcome:
     @property
     def scores(self) -> list[float]:
         return [item.score for item in self.items]
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    items: list[StepScoredItem]
+    timings: Timings
 
 
 @dataclass(frozen=True)
@@ -89,14 +133,18 @@ class Scorer:
 
     def __init__(
         self,
-        formatter: PairFormatter,
+        formatter: PairFormatter | None,
         batcher: DynamicBatcher,
         limits: ScorerLimits,
         score_stats: ScoreStats | None = None,
         observer: ScoreObserver | None = None,
         tokenizer_threads: int = 2,
+        head: RewardHead | None = None,
+        step_formatter: StepFormatter | None = None,
     ) -> None:
         self.formatter = formatter
+        self.head = head or RewardHead("reward")
+        self.step_formatter = step_formatter
         self.batcher = batcher
         self.limits = limits
         self.score_stats = score_stats
@@ -120,6 +168,14 @@ class Scorer:
             if len(response) > cap or any(n > cap for n in _prompt_chars(prompt)):
                 raise PayloadTooLarge(f"item {index} has a text longer than {cap} characters")
 
+    def check_step_limits(self, items: Sequence[StepsItem]) -> None:
+        """`check_limits` for (prompt, steps) items: every step counts as a text."""
+        self.check_limits([(prompt, "") for prompt, _ in items])
+        cap = self.limits.max_chars_per_text
+        for index, (_, steps) in enumerate(items):
+            if any(len(step) > cap for step in steps):
+                raise PayloadTooLarge(f"item {index} has a step longer than {cap} characters")
+
     def _estimate_tokens(self, pairs: Sequence[tuple[Prompt, str]]) -> int:
         total = 0
         for prompt, response in pairs:
@@ -132,23 +188,91 @@ class Scorer:
         pairs: Sequence[tuple[Prompt, str]],
         timeout_s: float,
         disconnected: Awaitable[object] | None = None,
+        weights: Sequence[float] | None = None,
     ) -> ScoreOutcome:
         """Raw scores for `pairs` in order; raises a ServiceError (see the module docstring).
 
-        `timeout_s` is the whole request's budget; `disconnected` completes when the client goes away.
+        `timeout_s` is the whole request's budget; `disconnected` completes when the client goes away;
+        `weights` combine a multi-objective head's attributes (default: the model card's).
         """
         started = time.monotonic()
-        deadline = started + timeout_s
-        self.check_limits(pairs)
+        formatter = self.formatter
+        if self.head.kind == "process" or formatter is None:
+            raise InvalidRequest(
+                "the served model is a process reward model: send (prompt, steps) items to /v1/score_steps"
+            )
         try:
-            admission = self.batcher.admit(len(pairs), self._estimate_tokens(pairs))
+            combination = self.head.resolve_weights(weights)
+        except HeadError as exc:
+            raise InvalidRequest(str(exc)) from None
+        self.check_limits(pairs)
+
+        def encode() -> list[EncodedPair]:
+            return _encode_all(lambda pair: formatter.encode(*pair), pairs)
+
+        encoded, results, tokenized_at = await self._run(
+            len(pairs), self._estimate_tokens(pairs), encode, timeout_s, disconnected
+        )
+        outcome = self._assemble(encoded, results, started, tokenized_at, combination)
+        if self.observer is not None:
+            self.observer.on_scored(
+                outcome.scores, [len(response) for _, response in pairs], [item.truncated for item in outcome.items]
+            )
+        return outcome
+
+    async def score_steps(
+        self, items: Sequence[StepsItem], timeout_s: float, disconnected: Awaitable[object] | None = None
+    ) -> StepOutcome:
+        """Per-step scores and their aggregates for (prompt, steps) items, in order (a process reward model
+        only); raises a ServiceError like `score`."""
+        started = time.monotonic()
+        step_formatter = self.step_formatter
+        if step_formatter is None:
+            raise InvalidRequest(
+                f"the served model has a {self.head.kind.replace('_', '-')} head, not a process reward model: "
+                "score whole responses with /v1/score"
+            )
+        self.check_step_limits(items)
+        flat = [(prompt, "\n".join(steps)) for prompt, steps in items]
+
+        def encode() -> list[EncodedSteps]:
+            return _encode_all(lambda item: step_formatter.encode(*item), items)
+
+        encoded, results, tokenized_at = await self._run(
+            len(items), self._estimate_tokens(flat), encode, timeout_s, disconnected
+        )
+        outcome = StepOutcome(
+            [_step_item(e, r) for e, r in zip(encoded, results, strict=True)],
+            _timings(results, started, tokenized_at),
+        )
+        if self.observer is not None:
+            self.observer.on_scored(
+                [item.aggregates["last"] for item in outcome.items],
+                [len(response) for _, response in flat],
+                [item.truncated for item in outcome.items],
+            )
+        return outcome
+
+    async def _run(
+        self,
+        count: int,
+        estimated_tokens: int,
+        encode: Callable[[], list[Encoded]],
+        timeout_s: float,
+        disconnected: Awaitable[object] | None,
+    ) -> tuple[list[Encoded], list[ItemResult], float]:
+        """Admit, encode off the event loop, submit and wait: (encoded items, their results, when the
+        tokenizing ended)."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            admission = self.batcher.admit(count, estimated_tokens)
         except QueueFull as exc:
             raise Overloaded(f"the server is at capacity: {exc}; retry later", exc.retry_after_s) from None
         except BatcherClosed:
             raise Unavailable("the server is shutting down", retry_after_s=1.0) from None
         try:
             loop = asyncio.get_running_loop()
-            encoded = await loop.run_in_executor(self._pool, self._encode, pairs)
+            encoded = await loop.run_in_executor(self._pool, encode)
             tokenized_at = time.monotonic()
             ticket = self.batcher.submit(encoded, deadline, admission)
         except BatcherClosed:
@@ -169,21 +293,7 @@ class Scorer:
             ) from None
         finally:
             self.batcher.cancel(ticket)
-        outcome = self._assemble(encoded, results, started, tokenized_at)
-        if self.observer is not None:
-            self.observer.on_scored(
-                outcome.scores, [len(response) for _, response in pairs], [item.truncated for item in outcome.items]
-            )
-        return outcome
-
-    def _encode(self, pairs: Sequence[tuple[Prompt, str]]) -> list[EncodedPair]:
-        encoded = []
-        for index, (prompt, response) in enumerate(pairs):
-            try:
-                encoded.append(self.formatter.encode(prompt, response))
-            except FormattingError as exc:
-                raise InvalidRequest(f"item {index}: {exc}") from None
-        return encoded
+        return encoded, results, tokenized_at
 
     async def _wait(self, ticket: Ticket, deadline: float, disconnected: Awaitable[object] | None) -> list[ItemResult]:
         done = _all_settled(ticket.futures, asyncio.get_running_loop())
@@ -204,23 +314,68 @@ class Scorer:
         return [_result_of(future) for future in ticket.futures]
 
     def _assemble(
-        self, encoded: list[EncodedPair], results: list[ItemResult], started: float, tokenized_at: float
+        self,
+        encoded: list[EncodedPair],
+        results: list[ItemResult],
+        started: float,
+        tokenized_at: float,
+        weights: tuple[float, ...] | None,
     ) -> ScoreOutcome:
         stats = self.score_stats
         items = []
         for pair, result in zip(encoded, results, strict=True):
-            if not math.isfinite(result.score):
+            attributes = None
+            value = result.score
+            if weights is not None:
+                if result.values is None or result.values.shape != (len(weights),):
+                    raise BackendFailed("the model returned the wrong number of attributes")
+                attributes = {name: float(v) for name, v in zip(self.head.labels, result.values, strict=True)}
+                value = float(np.dot(np.asarray(weights, dtype=np.float64), result.values.astype(np.float64)))
+            if not math.isfinite(value) or (attributes and not all(map(math.isfinite, attributes.values()))):
                 raise BackendFailed("the model produced a non-finite score")
-            normalized = (result.score - stats.mean) / stats.std if stats is not None else None
-            items.append(ScoredItem(result.score, pair.num_tokens, pair.truncated, normalized))
-        batches = {r.batch_id: r.inference_s for r in results}
-        timings = Timings(
-            tokenization_s=tokenized_at - started,
-            queue_s=max(r.queue_s for r in results),
-            inference_s=sum(batches.values()),
-            total_s=time.monotonic() - started,
+            normalized = (value - stats.mean) / stats.std if stats is not None else None
+            items.append(ScoredItem(value, pair.num_tokens, pair.truncated, normalized, attributes))
+        return ScoreOutcome(items, _timings(results, started, tokenized_at))
+
+
+def _encode_all(encode_one: Callable[[Item], Encoded], items: Sequence[Item]) -> list[Encoded]:
+    """Encode every item, a formatting failure becoming InvalidRequest naming the item."""
+    encoded = []
+    for index, item in enumerate(items):
+        try:
+            encoded.append(encode_one(item))
+        except FormattingError as exc:
+            raise InvalidRequest(f"item {index}: {exc}") from None
+    return encoded
+
+
+def _timings(results: list[ItemResult], started: float, tokenized_at: float) -> Timings:
+    batches = {r.batch_id: r.inference_s for r in results}
+    return Timings(
+        tokenization_s=tokenized_at - started,
+        queue_s=max(r.queue_s for r in results),
+        inference_s=sum(batches.values()),
+        total_s=time.monotonic() - started,
+    )
+
+
+def _step_item(encoded: EncodedSteps, result: ItemResult) -> StepScoredItem:
+    logits = result.values
+    if logits is None or logits.shape != (len(encoded.score_positions), 2) or not np.all(np.isfinite(logits)):
+        raise BackendFailed("the model returned no finite step scores for an item")
+    probs, diffs = step_probabilities(logits)
+    first = encoded.first_scored_step
+    steps = []
+    for index, truncated in enumerate(encoded.step_truncated):
+        scored = index >= first
+        steps.append(
+            ScoredStep(
+                float(probs[index - first]) if scored else None,
+                float(diffs[index - first]) if scored else None,
+                truncated,
+            )
         )
-        return ScoreOutcome(items, timings)
+    return StepScoredItem(steps, aggregate_steps(probs.tolist()), encoded.num_tokens, encoded.truncated)
 
 
 def _result_of(future: Future[ItemResult]) -> ItemResult:

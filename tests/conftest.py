@@ -3,6 +3,10 @@
 - `tiny_encoder_dir`: all-MiniLM-L6-v2 with a seeded random one-output head, saved as a
   `BertForSequenceClassification` folder (a real encoder RM, untrained head; seconds to build).
 - `tiny_decoder_dir`: a tiny random Llama-style RM with a chat-template tokenizer, built from a config.
+- `tiny_prm_dir`: a tiny Qwen2-style process reward model trained a few seconds in TRL's PRMTrainer format
+  (see tests/prm.py).
+- `tiny_multi_objective_dir`: a tiny random Llama-style RM with three named outputs and a card declaring
+  their combination.
 - `hh_data_path`: the shared HH-RLHF file; tests that need it skip with the reason when it is absent.
 """
 
@@ -46,6 +50,27 @@ def tiny_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from models.tiny import build_tiny_decoder_rm
 
     return build_tiny_decoder_rm(tmp_path_factory.mktemp("tiny-llama-rm"), family="llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_prm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.prm import train_tiny_prm
+
+    return train_tiny_prm(tmp_path_factory.mktemp("tiny-prm") / "prm")
+
+
+MULTI_OBJECTIVE_LABELS = ["helpfulness", "correctness", "verbosity"]
+MULTI_OBJECTIVE_WEIGHTS = {"helpfulness": 1.0, "correctness": 0.5, "verbosity": -0.25}
+
+
+@pytest.fixture(scope="session")
+def tiny_multi_objective_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from models.card import ModelCard, Objectives, write_card
+    from models.tiny import build_tiny_decoder_rm
+
+    out = build_tiny_decoder_rm(tmp_path_factory.mktemp("tiny-mo") / "mo", labels=MULTI_OBJECTIVE_LABELS)
+    write_card(out, ModelCard(name="tiny-multi-objective", objectives=Objectives(weights=MULTI_OBJECTIVE_WEIGHTS)))
+    return out
 
 
 @pytest.fixture(scope="session")

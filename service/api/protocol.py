@@ -37,6 +37,19 @@ class Message(Strict):
 
 
 Prompt = Text | Annotated[list[Message], Field(min_length=1)]
+Weights = Annotated[
+    list[Annotated[float, Field(allow_inf_nan=False)]] | None,
+    Field(
+        default=None,
+        min_length=1,
+        description="a multi-objective model's weights, one per attribute in /v1/models' order; "
+        "score = sum(weight * attribute). Default: the model card's",
+    ),
+]
+Attributes = Annotated[
+    dict[str, float] | None,
+    Field(default=None, description="a multi-objective model's attribute values by name; null for one-output models"),
+]
 
 
 def prompt_value(prompt: str | list[Message]) -> str | list[dict[str, str]]:
@@ -63,6 +76,7 @@ class ScoreItem(Strict):
 
 class ScoreRequest(Strict):
     items: list[ScoreItem] = Field(min_length=1)
+    weights: Weights = None
     timeout_s: Timeout = None
 
 
@@ -71,6 +85,7 @@ class ItemDetail(BaseModel):
     tokens: int = Field(description="tokens the model read for this pair")
     truncated: bool
     normalized: float | None = Field(default=None, description="z-score from the model card's training statistics")
+    attributes: Attributes = None
 
 
 class ScoreResponse(ModelRef):
@@ -85,6 +100,7 @@ class RankRequest(Strict):
     prompt: Prompt
     responses: list[Text] = Field(min_length=1)
     top_k: int | None = Field(default=None, ge=1)
+    weights: Weights = None
     timeout_s: Timeout = None
 
 
@@ -138,6 +154,7 @@ class CompareRequest(Strict):
     response_a: Text | None = None
     response_b: Text | None = None
     pairs: list[ComparePair] | None = Field(default=None, min_length=1)
+    weights: Weights = None
     timeout_s: Timeout = None
 
     @model_validator(mode="after")
@@ -168,6 +185,8 @@ class CompareResult(BaseModel):
     score_b: float
     prob_a_preferred: float = Field(description="sigmoid(score_a - score_b): Bradley-Terry P(a preferred)")
     calibrated_prob_a_preferred: float | None = Field(default=None, description=_CALIBRATED_DESCRIPTION)
+    attributes_a: Attributes = None
+    attributes_b: Attributes = None
 
 
 class CompareResponse(ModelRef):
@@ -177,6 +196,8 @@ class CompareResponse(ModelRef):
     score_b: float | None = None
     prob_a_preferred: float | None = None
     calibrated_prob_a_preferred: float | None = Field(default=None, description=_CALIBRATED_DESCRIPTION)
+    attributes_a: Attributes = None
+    attributes_b: Attributes = None
     results: list[CompareResult]
 
 
@@ -189,6 +210,7 @@ class GateRequest(Strict):
     threshold: float | None = Field(
         default=None, allow_inf_nan=False, description="raw-score threshold; default: server's"
     )
+    weights: Weights = None
     timeout_s: Timeout = None
 
 
@@ -197,6 +219,7 @@ class GateResponse(ModelRef):
     allow: bool = Field(description="score >= threshold")
     score: float
     threshold: float
+    attributes: Attributes = None
 
 
 # ---------------------------------------------------------------- /get_reward (OpenRLHF)
@@ -250,10 +273,21 @@ class Limits(BaseModel):
     max_request_timeout_s: float
 
 
+class HeadInfo(BaseModel):
+    """What the model's head computes (see models.heads)."""
+
+    kind: Literal["reward", "multi_objective", "process"]
+    attributes: list[str] | None = Field(default=None, description="a multi-objective head's outputs, in order")
+    weights: list[float] | None = Field(default=None, description="the model card's combination, per attribute")
+    step_format: Literal["trl", "step_token"] | None = None
+    step_separator: str | None = Field(default=None, description="a process model's step separator or step token")
+
+
 class ModelInfo(ModelRef):
     folder: str
     architecture: str
     kind: str
+    head: HeadInfo
     backend: str
     device: str
     dtype: str

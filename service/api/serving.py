@@ -17,6 +17,7 @@ from service.api.protocol import (
     CompareResult,
     GateRequest,
     GateResponse,
+    HeadInfo,
     ItemDetail,
     Limits,
     ModelInfo,
@@ -53,13 +54,19 @@ class ScoringContext:
         card = self.model.folder.card
         return card.calibration.temperature if card is not None and card.calibration is not None else None
 
-    async def run(self, pairs: Sequence[tuple[Prompt, str]], timeout_s: float | None) -> ScoreOutcome:
-        return await self.scorer.score(pairs, self.settings.effective_timeout_s(timeout_s), self.disconnected)
+    async def run(
+        self, pairs: Sequence[tuple[Prompt, str]], timeout_s: float | None, weights: Sequence[float] | None = None
+    ) -> ScoreOutcome:
+        return await self.scorer.score(
+            pairs, self.settings.effective_timeout_s(timeout_s), self.disconnected, weights=weights
+        )
 
 
 def _details(outcome: ScoreOutcome) -> list[ItemDetail]:
     return [
-        ItemDetail(score=i.score, tokens=i.tokens, truncated=i.truncated, normalized=i.normalized)
+        ItemDetail(
+            score=i.score, tokens=i.tokens, truncated=i.truncated, normalized=i.normalized, attributes=i.attributes
+        )
         for i in outcome.items
     ]
 
@@ -81,13 +88,13 @@ def group_zscores(scores: Sequence[float]) -> list[float]:
 
 async def score(ctx: ScoringContext, request: ScoreRequest) -> tuple[ScoreResponse, Timings]:
     pairs = [(prompt_value(item.prompt), item.response) for item in request.items]
-    outcome = await ctx.run(pairs, request.timeout_s)
+    outcome = await ctx.run(pairs, request.timeout_s, request.weights)
     return ScoreResponse(**ctx.identity, scores=outcome.scores, items=_details(outcome)), outcome.timings
 
 
 async def rank(ctx: ScoringContext, request: RankRequest) -> tuple[RankResponse, Timings]:
     prompt = prompt_value(request.prompt)
-    outcome = await ctx.run([(prompt, response) for response in request.responses], request.timeout_s)
+    outcome = await ctx.run([(prompt, response) for response in request.responses], request.timeout_s, request.weights)
     scores = outcome.scores
     # Best first; a stable sort breaks ties by the lower index.
     ranking = sorted(range(len(scores)), key=lambda i: -scores[i])
@@ -108,7 +115,7 @@ async def compare(ctx: ScoringContext, request: CompareRequest) -> tuple[Compare
     for c in comparisons:
         prompt = prompt_value(c.prompt)
         pairs += [(prompt, c.response_a), (prompt, c.response_b)]
-    outcome = await ctx.run(pairs, request.timeout_s)
+    outcome = await ctx.run(pairs, request.timeout_s, request.weights)
     s = outcome.scores
     temperature = ctx.temperature
     results = []
@@ -121,6 +128,8 @@ async def compare(ctx: ScoringContext, request: CompareRequest) -> tuple[Compare
                 score_b=s[2 * i + 1],
                 prob_a_preferred=sigmoid(margin),
                 calibrated_prob_a_preferred=calibrated,
+                attributes_a=outcome.items[2 * i].attributes,
+                attributes_b=outcome.items[2 * i + 1].attributes,
             )
         )
     single: dict[str, Any] = results[0].model_dump() if request.pairs is None else {}
@@ -129,11 +138,16 @@ async def compare(ctx: ScoringContext, request: CompareRequest) -> tuple[Compare
 
 async def gate(ctx: ScoringContext, request: GateRequest) -> tuple[GateResponse, Timings]:
     threshold = request.threshold if request.threshold is not None else ctx.settings.gate_threshold
-    outcome = await ctx.run([(prompt_value(request.prompt), request.response)], request.timeout_s)
+    outcome = await ctx.run([(prompt_value(request.prompt), request.response)], request.timeout_s, request.weights)
     value = outcome.scores[0]
     allow = value >= threshold
     body = GateResponse(
-        **ctx.identity, decision="allow" if allow else "block", allow=allow, score=value, threshold=threshold
+        **ctx.identity,
+        decision="allow" if allow else "block",
+        allow=allow,
+        score=value,
+        threshold=threshold,
+        attributes=outcome.items[0].attributes,
     )
     return body, outcome.timings
 
@@ -159,6 +173,7 @@ async def get_reward(ctx: ScoringContext, request: RewardRequest) -> tuple[Rewar
 
 def model_info(model: LoadedModel, settings: Settings, workers: int) -> ModelInfo:
     folder = model.folder
+    head = model.head
     card = folder.card.model_dump(exclude={"reference_pairs"}, exclude_none=True) if folder.card else None
     if card is not None and folder.card is not None:
         card["reference_pairs"] = len(folder.card.reference_pairs)
@@ -168,6 +183,13 @@ def model_info(model: LoadedModel, settings: Settings, workers: int) -> ModelInf
         folder=str(folder.path),
         architecture=folder.architecture,
         kind=folder.kind,
+        head=HeadInfo(
+            kind=head.kind,
+            attributes=list(head.labels) if head.labels else None,
+            weights=list(head.weights) if head.weights is not None else None,
+            step_format=head.step_format,
+            step_separator=head.step_separator,
+        ),
         backend=model.backend.name,
         device=model.backend.device,
         dtype=model.backend.dtype,

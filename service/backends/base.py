@@ -2,6 +2,10 @@
 
 A backend turns a batch of already-tokenized pairs into raw reward scores. Implementations import torch
 or onnxruntime inside their own modules, so choosing the ONNX backend never imports torch.
+
+A backend of a multi-objective head returns every output per pair from `score`, (B, K); a backend that
+serves process reward models also has `score_steps` (see `StepBackend`): the two-label logits at each
+scored step of each item.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from models.formatting import EncodedPair
+from models.steps import EncodedSteps
 
 
 class BackendError(RuntimeError):
@@ -31,9 +36,20 @@ class Backend(Protocol):
     dtype: str  # "fp32", "fp16", "bf16", "int8"
 
     def score(self, batch: Sequence[EncodedPair]) -> np.ndarray:
-        """Raw rewards, float32, shape (len(batch),), in batch order. Raises BackendError on failure."""
+        """Raw rewards, float32, shape (len(batch),), in batch order; (len(batch), K) for a head with K > 1
+        outputs. Raises BackendError on failure."""
         ...
 
     def close(self) -> None:
         """Release the model; later `score` calls are undefined."""
+        ...
+
+
+@runtime_checkable
+class StepBackend(Backend, Protocol):
+    """A backend that also serves process reward models (same thread-safety as `score`)."""
+
+    def score_steps(self, batch: Sequence[EncodedSteps]) -> list[np.ndarray]:
+        """Per item, in batch order, float32 (len(item.score_positions), 2): the head's two logits (wrong,
+        right) at each scored step. Raises BackendError on failure."""
         ...

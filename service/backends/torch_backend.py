@@ -1,4 +1,7 @@
-"""The torch backend: a Hugging Face sequence-classification reward model on CPU or CUDA (imports torch).
+"""The torch backend: a Hugging Face reward model on CPU or CUDA (imports torch).
+
+It serves every head of `models.heads`: one-output and multi-objective sequence classifiers through
+`score`, process reward models through `score_steps`.
 
 fp32, fp16 and bf16; SDPA attention where the architecture supports it (the loader falls back to the
 default attention otherwise). Pairs are right-padded with `models.batching.pad_batch`, so a pair's score
@@ -16,7 +19,15 @@ import torch
 
 from models.folder import ModelFolder
 from models.formatting import EncodedPair
-from models.torch_model import DType, load_torch_reward_model, score_encoded
+from models.heads import RewardHead
+from models.steps import EncodedSteps
+from models.torch_model import (
+    DType,
+    head_outputs_encoded,
+    load_torch_reward_model,
+    score_encoded,
+    step_logits_encoded,
+)
 from service.backends.base import BackendError
 
 
@@ -37,6 +48,7 @@ class TorchBackend:
         dtype: DType = "fp32",
         threads_per_worker: int = 1,
         trust_remote_code: bool = False,
+        head: RewardHead | None = None,
     ) -> None:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError(f"device {device} requested but torch sees no CUDA device")
@@ -46,6 +58,7 @@ class TorchBackend:
         self.dtype: str = dtype
         self.pad_token_id = pad_token_id
         self.threads_per_worker = threads_per_worker
+        self.head = head or RewardHead("reward")
         torch.set_num_threads(threads_per_worker)
         self._thread_setup = threading.local()
         self.model: Any = load_torch_reward_model(
@@ -56,21 +69,44 @@ class TorchBackend:
             trust_remote_code=trust_remote_code,
             attn_implementation="sdpa",
             require_head=True,
+            head=self.head,
         )
 
-    def score(self, batch: Sequence[EncodedPair]) -> np.ndarray:
-        """Raw rewards, float32, shape (len(batch),). Raises BackendError on failure."""
+    def _setup_thread(self) -> None:
         if not getattr(self._thread_setup, "done", False):
             # The intra-op thread count is per calling thread under OpenMP; set it once per worker.
             torch.set_num_threads(self.threads_per_worker)
             self._thread_setup.done = True
+
+    def score(self, batch: Sequence[EncodedPair]) -> np.ndarray:
+        """Raw rewards, float32, shape (len(batch),), or (len(batch), K) for a multi-objective head.
+        Raises BackendError on failure (and for a process head, which scores steps)."""
+        if self.head.kind == "process":
+            raise BackendError("a process reward model scores steps, not pairs")
+        self._setup_thread()
         try:
+            if self.head.kind == "multi_objective":
+                return head_outputs_encoded(self.model, batch, self.pad_token_id, self.device)
             return score_encoded(self.model, batch, self.pad_token_id, self.device)
         except (RuntimeError, ValueError, IndexError) as exc:
-            message = "out of GPU memory" if "out of memory" in str(exc) else type(exc).__name__
-            raise BackendError(f"forward pass failed ({message})") from exc
+            raise _failure(exc) from exc
+
+    def score_steps(self, batch: Sequence[EncodedSteps]) -> list[np.ndarray]:
+        """Per item float32 (len(item.score_positions), 2) logits. Raises BackendError on failure."""
+        if self.head.kind != "process":
+            raise BackendError("the served model is not a process reward model")
+        self._setup_thread()
+        try:
+            return step_logits_encoded(self.model, batch, self.pad_token_id, self.device)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise _failure(exc) from exc
 
     def close(self) -> None:
         self.model = None
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
+
+
+def _failure(exc: Exception) -> BackendError:
+    message = "out of GPU memory" if "out of memory" in str(exc) else type(exc).__name__
+    return BackendError(f"forward pass failed ({message})")

@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         )
     model = load_model(settings)
     folder = model.folder
+    if model.formatter is None or model.head.kind != "reward":
+        model.backend.close()
+        raise UserError(f"rmserve calibrate fits one-output reward models; {folder.path} has a {model.head.kind} head")
     try:
         chosen, rejected = encode_preferences(model.formatter, pairs)
         scores = score_in_length_order(model.backend.score, chosen + rejected, args.batch_size)
