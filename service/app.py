@@ -95,7 +95,8 @@ def _warm_up_and_profile(model: LoadedModel, settings: Settings) -> DynamicBatch
     backend = model.backend
     score: Callable[[Sequence[EncodedPair]], object] = backend.score
     if model.step_formatter is not None:
-        template: EncodedPair = model.step_formatter.encode(prompt, answer.split(", "))
+        # Short steps, so that the template fits the smallest max_length (8 tokens).
+        template: EncodedPair = model.step_formatter.encode(prompt, ["Trim.", "Water."])
         if not isinstance(backend, StepBackend):
             raise ModelLoadError(f"the {backend.name} backend cannot score a process reward model's steps")
         step_backend = backend
