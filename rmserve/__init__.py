@@ -20,7 +20,15 @@ from rmserve.errors import (
     UnexpectedResponseError,
 )
 from rmserve.sync_client import RewardClient
-from rmserve.types import CompareResult, GateResult, ItemScore, RankResult, ScoreResult
+from rmserve.types import (
+    CompareResult,
+    GateResult,
+    ItemScore,
+    RankResult,
+    ScoreResult,
+    StepItemScore,
+    StepsResult,
+)
 
 __all__ = [
     "APIStatusError",
@@ -42,5 +50,7 @@ __all__ = [
     "RewardServiceError",
     "ScoreResult",
     "ServerError",
+    "StepItemScore",
+    "StepsResult",
     "UnexpectedResponseError",
 ]

@@ -18,17 +18,22 @@ from rmserve.types import (
     Prompt,
     RankResult,
     ScoreResult,
+    StepsItem,
+    StepsResult,
     comparison_to_json,
     merge_compare_batches,
     merge_scores,
+    merge_steps,
     pair_to_json,
     parse_compare,
     parse_compare_batch,
     parse_gate,
     parse_rank,
     parse_score,
+    parse_score_steps,
     prompt_to_json,
     rank_locally,
+    steps_item_to_json,
 )
 
 Part = TypeVar("Part")
@@ -43,12 +48,13 @@ def _chunked_call(
     timeout_s: float,
     parse: Callable[[JSON, int], Part],
     merge: Callable[[list[Part]], Result],
+    extra: JSON | None = None,
 ) -> Call[Result]:
-    """POSTs of `{key: <a chunk of entries>, "timeout_s"}` to `path`, chunked to respect `limits`; each answer
-    is parsed with its chunk's size and the parts merged in the order of `entries`."""
+    """POSTs of `{key: <a chunk of entries>, "timeout_s", **extra}` to `path`, chunked to respect `limits`;
+    each answer is parsed with its chunk's size and the parts merged in the order of `entries`."""
     bounds = chunk_bounds(entries, limits)
     requests: list[tuple[str, str, JSON | None]] = [
-        ("POST", path, {key: entries[start:end], "timeout_s": timeout_s}) for start, end in bounds
+        ("POST", path, {key: entries[start:end], "timeout_s": timeout_s, **(extra or {})}) for start, end in bounds
     ]
 
     def combine(bodies: list[JSON]) -> Result:
@@ -57,12 +63,27 @@ def _chunked_call(
     return Call(requests, combine)
 
 
-def score_call(pairs: Sequence[Pair], limits: Limits, timeout_s: float) -> Call[ScoreResult]:
-    """/v1/score in chunks that respect `limits`; the merged result keeps the order of `pairs`."""
+def _weights(weights: Sequence[float] | None) -> JSON | None:
+    return {"weights": [float(w) for w in weights]} if weights is not None else None
+
+
+def score_call(
+    pairs: Sequence[Pair], limits: Limits, timeout_s: float, weights: Sequence[float] | None = None
+) -> Call[ScoreResult]:
+    """/v1/score in chunks that respect `limits`; the merged result keeps the order of `pairs`. `weights`
+    (a multi-objective model's, one per attribute) go with every chunk."""
     items = [pair_to_json(pair) for pair in pairs]
     if not items:
         raise ValueError("score() needs at least one pair")
-    return _chunked_call("/v1/score", "items", items, limits, timeout_s, parse_score, merge_scores)
+    return _chunked_call("/v1/score", "items", items, limits, timeout_s, parse_score, merge_scores, _weights(weights))
+
+
+def score_steps_call(items: Sequence[StepsItem], limits: Limits, timeout_s: float) -> Call[StepsResult]:
+    """/v1/score_steps in chunks that respect `limits`; the merged result keeps the order of `items`."""
+    entries = [steps_item_to_json(item) for item in items]
+    if not entries:
+        raise ValueError("score_steps() needs at least one item")
+    return _chunked_call("/v1/score_steps", "items", entries, limits, timeout_s, parse_score_steps, merge_steps)
 
 
 def rank_call(

@@ -40,6 +40,8 @@ from rmserve.types import (
     Prompt,
     RankResult,
     ScoreResult,
+    StepsItem,
+    StepsResult,
 )
 
 T = TypeVar("T")
@@ -116,11 +118,20 @@ class AsyncRewardClient:
         """Close the connection pool. The client cannot be used afterwards."""
         await self._http.aclose()
 
-    async def score(self, pairs: Sequence[Pair], *, timeout_s: float | None = None) -> ScoreResult:
-        """Raw rewards of `(prompt, response)` pairs, in order; long lists go out as concurrent chunks."""
+    async def score(
+        self, pairs: Sequence[Pair], *, weights: Sequence[float] | None = None, timeout_s: float | None = None
+    ) -> ScoreResult:
+        """Raw rewards of `(prompt, response)` pairs, in order; long lists go out as concurrent chunks.
+        `weights`: a multi-objective model's combination for this call (one per attribute; default: its card's)."""
         deadline = self._deadline(timeout_s)
         limits = await self._get_limits(deadline)
-        return await self._run(_calls.score_call(pairs, limits, deadline.timeout_s), deadline)
+        return await self._run(_calls.score_call(pairs, limits, deadline.timeout_s, weights), deadline)
+
+    async def score_steps(self, items: Sequence[StepsItem], *, timeout_s: float | None = None) -> StepsResult:
+        """A process reward model's per-step scores of `(prompt, steps)` items, with their aggregates, in order."""
+        deadline = self._deadline(timeout_s)
+        limits = await self._get_limits(deadline)
+        return await self._run(_calls.score_steps_call(items, limits, deadline.timeout_s), deadline)
 
     async def rank(
         self, prompt: Prompt, responses: Sequence[str], *, top_k: int | None = None, timeout_s: float | None = None

@@ -41,6 +41,8 @@ from rmserve.types import (
     Prompt,
     RankResult,
     ScoreResult,
+    StepsItem,
+    StepsResult,
 )
 
 T = TypeVar("T")
@@ -119,10 +121,19 @@ class RewardClient:
         """Close the connection pool. The client cannot be used afterwards."""
         self._http.close()
 
-    def score(self, pairs: Sequence[Pair], *, timeout_s: float | None = None) -> ScoreResult:
-        """Raw rewards of `(prompt, response)` pairs, in order; long lists go out as concurrent chunks."""
+    def score(
+        self, pairs: Sequence[Pair], *, weights: Sequence[float] | None = None, timeout_s: float | None = None
+    ) -> ScoreResult:
+        """Raw rewards of `(prompt, response)` pairs, in order; long lists go out as concurrent chunks.
+        `weights`: a multi-objective model's combination for this call (one per attribute; default: its card's)."""
         deadline = self._deadline(timeout_s)
-        return self._run(_calls.score_call(pairs, self._get_limits(deadline), deadline.timeout_s), deadline)
+        call = _calls.score_call(pairs, self._get_limits(deadline), deadline.timeout_s, weights)
+        return self._run(call, deadline)
+
+    def score_steps(self, items: Sequence[StepsItem], *, timeout_s: float | None = None) -> StepsResult:
+        """A process reward model's per-step scores of `(prompt, steps)` items, with their aggregates, in order."""
+        deadline = self._deadline(timeout_s)
+        return self._run(_calls.score_steps_call(items, self._get_limits(deadline), deadline.timeout_s), deadline)
 
     def rank(
         self, prompt: Prompt, responses: Sequence[str], *, top_k: int | None = None, timeout_s: float | None = None

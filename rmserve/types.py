@@ -19,6 +19,7 @@ from rmserve.errors import UnexpectedResponseError
 Message: TypeAlias = Mapping[str, Any]
 Prompt: TypeAlias = str | Sequence[Message]
 Pair: TypeAlias = tuple[Prompt, str] | Mapping[str, Any]
+StepsItem: TypeAlias = tuple[Prompt, Sequence[str]] | Mapping[str, Any]
 Comparison: TypeAlias = tuple[Prompt, str, str] | Mapping[str, Any]
 JSON: TypeAlias = dict[str, Any]
 
@@ -47,6 +48,21 @@ def pair_to_json(pair: Pair) -> JSON:
     if not isinstance(response, str):
         raise TypeError(f"a response must be a string, not {type(response)}")
     return {"prompt": prompt_to_json(prompt), "response": response}
+
+
+def steps_item_to_json(item: StepsItem) -> JSON:
+    """One `{"prompt", "steps"}` item of /v1/score_steps from a `(prompt, steps)` tuple or a mapping."""
+    if isinstance(item, Mapping):
+        if "prompt" not in item or "steps" not in item:
+            raise TypeError("a steps mapping needs the keys 'prompt' and 'steps'")
+        prompt, steps = item["prompt"], item["steps"]
+    elif isinstance(item, tuple) and len(item) == 2:
+        prompt, steps = item
+    else:
+        raise TypeError(f"a steps item is a (prompt, steps) tuple or a mapping, not {type(item)}")
+    if isinstance(steps, str) or not isinstance(steps, Sequence) or not all(isinstance(s, str) for s in steps):
+        raise TypeError("steps must be a list of strings")
+    return {"prompt": prompt_to_json(prompt), "steps": list(steps)}
 
 
 def comparison_to_json(comparison: Comparison) -> JSON:
@@ -98,6 +114,13 @@ class ItemScore:
     tokens: int | None
     truncated: bool
     normalized: float | None
+    attributes: dict[str, float] | None = None  # a multi-objective model's values by name
+
+
+def _attributes(value: Any) -> dict[str, float] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {str(name): _float(v, f"attribute {name}") for name, v in value.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +166,7 @@ def parse_score(body: JSON, n_expected: int) -> ScoreResult:
                 tokens=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
                 truncated=bool(detail.get("truncated", False)),
                 normalized=_optional_float(detail.get("normalized"), "normalized score"),
+                attributes=_attributes(detail.get("attributes")),
             )
         )
     return ScoreResult(model, _digest(body), items, [body])
@@ -293,4 +317,70 @@ def parse_gate(body: JSON) -> GateResult:
         _float(body.get("score"), "score"),
         _float(body.get("threshold"), "threshold"),
         body,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StepItemScore:
+    """One (prompt, steps) item: each step's P(right) (None where truncation dropped the step's scoring
+    token), the aggregates of the scored steps (min, last, mean, product), and what truncation did."""
+
+    scores: list[float | None]
+    aggregates: dict[str, float]
+    tokens: int | None
+    truncated: bool
+    truncated_steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepsResult:
+    """Step scores of a list of items, in the order they were given (one request or many chunks merged)."""
+
+    model: str
+    weights_digest: str | None
+    items: list[StepItemScore]
+    raw: list[JSON] = field(repr=False, default_factory=list)
+
+    def aggregate(self, name: str) -> list[float]:
+        """One aggregate ("min", "last", "mean" or "product") per item, in order."""
+        if name not in ("min", "last", "mean", "product"):
+            raise ValueError(f"unknown aggregate {name!r}; use min, last, mean or product")
+        return [item.aggregates[name] for item in self.items]
+
+
+def parse_score_steps(body: JSON, n_expected: int) -> StepsResult:
+    """A /v1/score_steps answer for `n_expected` items; raises UnexpectedResponseError on any mismatch."""
+    model = _field(body, "model", str)
+    results = _field(body, "results", list)
+    if len(results) != n_expected:
+        raise UnexpectedResponseError(f"asked for {n_expected} step-scored items, the server sent {len(results)}")
+    items = []
+    for result in results:
+        if not isinstance(result, Mapping):
+            raise UnexpectedResponseError("the server's answer has a malformed result")
+        scores = _field(result, "scores", list)
+        aggregates = _field(result, "aggregates", Mapping)
+        tokens = result.get("tokens")
+        items.append(
+            StepItemScore(
+                scores=[_optional_float(s, "step score") for s in scores],
+                aggregates={str(k): _float(v, f"aggregate {k}") for k, v in aggregates.items()},
+                tokens=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None,
+                truncated=bool(result.get("truncated", False)),
+                truncated_steps=int(result.get("truncated_steps", 0)),
+            )
+        )
+    return StepsResult(model, _digest(body), items, [body])
+
+
+def merge_steps(parts: Sequence[StepsResult]) -> StepsResult:
+    """Chunks of one call joined in order, all from the same model and weights (see `merge_scores`)."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    _check_one_model({(p.model, p.weights_digest) for p in parts})
+    return StepsResult(
+        parts[0].model,
+        parts[0].weights_digest,
+        [item for part in parts for item in part.items],
+        [body for part in parts for body in part.raw],
     )

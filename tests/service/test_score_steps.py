@@ -161,3 +161,41 @@ def test_a_one_output_model_refuses_steps(tiny_encoder_dir: Path) -> None:
         response = client.post("/v1/score_steps", json={"prompt": "q", "steps": ["a"]})
     assert response.status_code == 422
     assert "not a process reward model" in response.json()["error"]["message"]
+
+
+def test_client_score_steps_and_the_trl_prm_reward_function(prm_client: TestClient) -> None:
+    import httpx
+
+    from rmserve import RewardClient
+    from rmserve.trl import TRLRewardFunc
+
+    def through_the_app(request: httpx.Request) -> httpx.Response:
+        answer = prm_client.request(request.method, request.url.path, content=request.content, headers=request.headers)
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    rows = stepwise_rows(5, seed=44)
+    direct_body = prm_client.post("/v1/score_steps", json={"items": _items(rows)}).json()
+    client = RewardClient(
+        "http://testserver",
+        transport=httpx.MockTransport(through_the_app),
+        max_items_per_request=2,
+        max_body_bytes=100_000,
+    )
+    with client:
+        result = client.score_steps([(r["prompt"], r["completions"]) for r in rows])  # three chunks
+        for item, expected in zip(result.items, direct_body["results"], strict=True):
+            assert item.scores == pytest.approx(expected["scores"], abs=TOLERANCE)
+        assert result.aggregate("min") == pytest.approx(
+            [r["aggregates"]["min"] for r in direct_body["results"]], abs=TOLERANCE
+        )
+        reward = TRLRewardFunc(client, name="prm", aggregate="product")
+        logged: dict[str, float] = {}
+        completions = ["\n".join(r["completions"]) + "\n" for r in rows] + ["  \n"]
+        rewards = reward(
+            prompts=[r["prompt"] for r in rows] + ["q"], completions=completions, log_metric=logged.__setitem__
+        )
+    assert rewards[:-1] == pytest.approx([r["aggregates"]["product"] for r in direct_body["results"]], abs=TOLERANCE)
+    assert rewards[-1] == 0.0  # no step at all: the lowest probability, not a server error
+    assert logged == {"prm/truncated_frac": 0.0}
+    with pytest.raises(ValueError, match="aggregate must be one of"):
+        TRLRewardFunc(client, aggregate="median")  # type: ignore[arg-type]
