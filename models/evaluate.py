@@ -18,6 +18,7 @@ import numpy as np
 from models.data import PreferencePair
 from models.folder import ONNX_FILENAME, ModelLoadError, build_formatter, inspect_model_folder, load_tokenizer
 from models.formatting import EncodedPair, PairFormatter
+from models.heads import read_head
 
 Z_95 = 1.959963984540054
 EvalBackend = Literal["auto", "torch", "onnx"]
@@ -85,7 +86,7 @@ def score_in_length_order(
     progress: bool = False,
 ) -> np.ndarray:
     """Raw scores, float32 shape (len(encoded),), in input order, from `score_batch` (any backend's
-    `score`: a batch of pairs -> one score each).
+    `score`: a batch of pairs -> one score each); (len(encoded), K) for a K-output head.
 
     Items run in batches of similar length (longest first) so that little compute goes to padding; right
     padding keeps each score independent of its batch neighbours.
@@ -93,12 +94,17 @@ def score_in_length_order(
     from tqdm import tqdm
 
     order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens, reverse=True)
-    scores = np.empty(len(encoded), dtype=np.float32)
+    scores: np.ndarray | None = None
     starts = range(0, len(order), batch_size)
     for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
         indices = order[start : start + batch_size]
-        scores[indices] = np.asarray(score_batch([encoded[i] for i in indices])).reshape(-1)
-    return scores
+        values = np.asarray(score_batch([encoded[i] for i in indices]), dtype=np.float32).reshape(len(indices), -1)
+        if scores is None:
+            scores = np.empty((len(encoded), values.shape[1]), dtype=np.float32)
+        scores[indices] = values
+    if scores is None:
+        return np.empty(0, dtype=np.float32)
+    return scores[:, 0] if scores.shape[1] == 1 else scores
 
 
 def score_many(
@@ -144,6 +150,7 @@ class FolderEvaluation:
     truncated_pairs: int
     margins: np.ndarray  # float64 (n,): chosen - rejected, per pair in input order
     temperature: float | None  # of the model card's calibration, when it has one
+    attributes: dict[str, PairwiseResult] | None = None  # a multi-objective head's, each attribute alone
 
 
 def evaluate_folder(
@@ -155,19 +162,29 @@ def evaluate_folder(
     progress: bool = False,
     threads: int | None = None,
     backend: EvalBackend = "auto",
+    trust_remote_code: bool = False,
 ) -> FolderEvaluation:
     """Load a reward-model folder and measure its pairwise accuracy on `pairs`.
 
     `backend` "auto" scores as the server would serve the folder: onnxruntime when it holds model.onnx
     (an fp32 or int8 export; torch is then never imported), else torch fp32. Raises ModelLoadError for an
     unusable folder, including a bare backbone without a reward head. `threads` sets the intra-op threads
-    (default: the CPUs available).
+    (default: the CPUs available). A multi-objective head is scored with its card's combination, and
+    each attribute's own pairwise accuracy is reported too (`attributes`).
     """
     folder = inspect_model_folder(model_dir)
+    head = read_head(str(folder.path), folder.config, folder.card, trust_remote_code)
+    if head.kind == "process":
+        raise ModelLoadError(
+            f"{folder.path} is a process reward model: evaluate it on step-labelled rows "
+            "(TRL's stepwise format: prompt, completions, labels)"
+        )
     tokenizer = load_tokenizer(folder)
     formatter = build_formatter(folder, tokenizer, max_length)
     pad_token_id = tokenizer.pad_token_id
     use_onnx = backend == "onnx" or (backend == "auto" and folder.onnx_file is not None)
+    if use_onnx and head.kind != "reward":
+        raise ModelLoadError(f"{folder.path} has a multi-objective head, which rmserve evaluates with --backend torch")
     score_batch: Callable[[Sequence[EncodedPair]], np.ndarray]
     if use_onnx:
         if folder.onnx_file is None:
@@ -179,17 +196,23 @@ def evaluate_folder(
         score_batch = onnx_score_fn(folder.onnx_file, pad_token_id, providers, threads=threads)
     else:
         # torch is imported only once the folder has proved usable, so a bad folder fails fast.
-        from models.torch_model import load_torch_reward_model, score_encoded
+        from models.torch_model import head_outputs_encoded, load_torch_reward_model, score_encoded
         from models.train import configure_threads
 
         configure_threads(threads)
-        model = load_torch_reward_model(folder, pad_token_id, device=device)
+        model = load_torch_reward_model(folder, pad_token_id, device=device, head=head)
+        score_one = head_outputs_encoded if head.kind == "multi_objective" else score_encoded
 
         def score_batch(batch: Sequence[EncodedPair]) -> np.ndarray:
-            return score_encoded(model, batch, pad_token_id, device)
+            return score_one(model, batch, pad_token_id, device)
 
     chosen, rejected = encode_preferences(formatter, pairs)
     scores = score_in_length_order(score_batch, chosen + rejected, batch_size, progress)
+    attributes = None
+    if head.weights is not None:
+        n = len(pairs)
+        attributes = {name: pairwise_result(scores[:n, k], scores[n:, k]) for k, name in enumerate(head.labels)}
+        scores = (scores.astype(np.float64) @ np.asarray(head.weights, dtype=np.float64)).astype(np.float32)
     truncated = sum(1 for c, r in zip(chosen, rejected, strict=True) if c.truncated or r.truncated)
     calibration = folder.card.calibration if folder.card else None
     return FolderEvaluation(
@@ -201,4 +224,5 @@ def evaluate_folder(
         truncated_pairs=truncated,
         margins=scores[: len(pairs)].astype(np.float64) - scores[len(pairs) :].astype(np.float64),
         temperature=calibration.temperature if calibration else None,
+        attributes=attributes,
     )

@@ -2,6 +2,11 @@
 
     rmserve eval --model runs/hh-rm --data harmless-base-test.jsonl.gz --rows 1800: --json
 
+A process reward model is evaluated on step-labelled rows instead (TRL's stepwise format: `prompt`,
+`completions` as a list of steps, `labels` one boolean per step): `accuracy` and `n` are then per step
+(see models.evaluate_steps). A multi-objective model's pairs are judged by its card's combination, and
+`attributes` gives each attribute's own pairwise accuracy.
+
 A pair is correct when chosen scores strictly above rejected (a tie is wrong). `--json` prints exactly one
 JSON object on stdout: accuracy, n, correct, ties, ci95 (Wilson), mean_margin, what was measured, and how
 well the Bradley-Terry probabilities are calibrated (`calibration`: NLL, Brier, ECE of
@@ -31,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, help="intra-op threads (default: the CPUs available)")
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the model folder's own code (needed by Qwen2.5-Math-PRM-style process reward models)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
 
@@ -44,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     started = time.perf_counter()
+    if _is_process_model(args.model, args.trust_remote_code):
+        return _run_steps(args, started)
     pairs = read_preferences(args.data, args.rows)
     evaluation = evaluate_folder(
         args.model,
@@ -54,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         progress=args.progress,
         threads=args.threads,
         backend=args.backend,
+        trust_remote_code=args.trust_remote_code,
     )
     result = evaluation.result
     raw = calibration_metrics(evaluation.margins)
@@ -75,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
             "truncated_pairs": evaluation.truncated_pairs,
             "calibration": raw.summary(),
             "calibrated": {"temperature": calibrated.temperature, **calibrated.summary()} if calibrated else None,
+            "attributes": {name: r.to_dict() for name, r in evaluation.attributes.items()}
+            if evaluation.attributes
+            else None,
             "seconds": round(time.perf_counter() - started, 2),
         }
         print(json.dumps(report))
@@ -90,4 +106,56 @@ def run(args: argparse.Namespace) -> int:
             f"{evaluation.truncated_pairs} pairs truncated at {evaluation.max_length} tokens; "
             f"NLL {raw.nll:.4f}, ECE {raw.ece:.4f}{at_temperature}"
         )
+        for name, r in (evaluation.attributes or {}).items():
+            print(f"  {name} alone: accuracy {r.accuracy:.4f} ({r.correct}/{r.n}), mean margin {r.mean_margin:+.4f}")
     return 0
+
+
+def _is_process_model(model_dir: str, trust_remote_code: bool) -> bool:
+    from models.folder import inspect_model_folder
+    from models.heads import read_head
+
+    folder = inspect_model_folder(model_dir)
+    return read_head(str(folder.path), folder.config, folder.card, trust_remote_code).kind == "process"
+
+
+def _run_steps(args: argparse.Namespace, started: float) -> int:
+    from models.data import data_name
+    from models.evaluate_steps import evaluate_prm_folder, read_stepwise
+
+    rows = read_stepwise(args.data, args.rows)
+    evaluation = evaluate_prm_folder(
+        args.model,
+        rows,
+        args.batch_size,
+        args.max_length,
+        device=args.device,
+        threads=args.threads,
+        trust_remote_code=args.trust_remote_code,
+    )
+    r = evaluation.result
+    if args.json:
+        report = {
+            **r.to_dict(),
+            "unit": "step",
+            "model": evaluation.model,
+            "kind": "process",
+            "backend": "torch",
+            "data": data_name(args.data, args.rows),
+            "max_length": evaluation.max_length,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        print(json.dumps(report))
+    else:
+        print(
+            f"{evaluation.model} on {data_name(args.data, args.rows)}: per-step accuracy {r.accuracy:.4f} "
+            f"({r.correct}/{r.n_steps} steps), 95% CI [{r.ci95_low:.4f}, {r.ci95_high:.4f}]; right steps "
+            f"{_pct(r.right_step_accuracy)}, wrong steps {_pct(r.wrong_step_accuracy)}; solutions judged by the "
+            f"min aggregate {r.solution_accuracy:.4f} of {r.n_solutions}; {r.unscored_steps} steps unscored "
+            f"(truncated at {evaluation.max_length} tokens)"
+        )
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
