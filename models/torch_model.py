@@ -43,6 +43,12 @@ def load_torch_reward_model(
         raise ModelLoadError(f"model folder {folder.path} has no safetensors weights for the torch backend")
     if head is not None and head.kind != "reward":
         return _load_head_model(folder, pad_token_id, device, dtype, trust_remote_code, attn_implementation, head)
+    if folder.architecture.endswith(("ForTokenClassification", "ForProcessRewardModel")):
+        # Loaded as a sequence classifier, a PRM's backbone would score with a fresh random head.
+        raise ModelLoadError(
+            f"{folder.path} is a process reward model ({folder.architecture}); it scores steps "
+            "(rmserve serve, /v1/score_steps; rmserve eval on step-labelled rows), not whole pairs"
+        )
     if require_head and not has_reward_head(folder.config):
         raise ModelLoadError(
             f"{folder.path} has no reward head (architecture {folder.architecture}, not "
@@ -128,8 +134,7 @@ def _load_head_model(
 def has_reward_head(config: dict[str, Any]) -> bool:
     """Whether a config names a sequence-classification architecture (a scoring head is in the weights)."""
     architectures = config.get("architectures") or []
-    heads = ("ForSequenceClassification", "ForTokenClassification", "ForProcessRewardModel")
-    return any(str(arch).endswith(heads) for arch in architectures)
+    return any(str(arch).endswith("ForSequenceClassification") for arch in architectures)
 
 
 def batch_to_tensors(batch: dict[str, np.ndarray], device: str | torch.device) -> dict[str, torch.Tensor]:

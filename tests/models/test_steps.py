@@ -146,3 +146,12 @@ def test_request_weights_are_checked_against_the_head() -> None:
         head.resolve_weights([math.nan, 1.0])
     with pytest.raises(HeadError, match="one output"):
         RewardHead("reward").resolve_weights([1.0])
+
+
+def test_one_output_loading_refuses_a_prm_instead_of_giving_it_a_random_head(tiny_prm_dir: Path) -> None:
+    from models.folder import ModelLoadError, inspect_model_folder
+    from models.torch_model import load_torch_reward_model
+
+    for require_head in (True, False):  # serving/eval/export, and training's --base
+        with pytest.raises(ModelLoadError, match="is a process reward model"):
+            load_torch_reward_model(inspect_model_folder(tiny_prm_dir), 0, require_head=require_head)
