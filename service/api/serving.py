@@ -166,9 +166,20 @@ async def get_reward(ctx: ScoringContext, request: RewardRequest) -> tuple[Rewar
     pairs = [split_query(q, prompts[i] if prompts else None) for i, q in enumerate(request.query)]
     outcome = await ctx.run(list(pairs), None)
     return (
-        RewardResponse(rewards=outcome.scores, scores=outcome.scores, extra_logs={}, **ctx.identity),
+        RewardResponse(
+            rewards=outcome.scores, scores=outcome.scores, extra_logs=attribute_logs(outcome), **ctx.identity
+        ),
         outcome.timings,
     )
+
+
+def attribute_logs(outcome: ScoreOutcome) -> dict[str, Any]:
+    """A multi-objective model's attributes as OpenRLHF `extra_logs` (one list per name, one value per
+    query: the trainer logs them beside the reward); empty for one-output models."""
+    first = outcome.items[0].attributes if outcome.items else None
+    if first is None:
+        return {}
+    return {name: [(item.attributes or {})[name] for item in outcome.items] for name in first}
 
 
 def model_info(model: LoadedModel, settings: Settings, workers: int) -> ModelInfo:

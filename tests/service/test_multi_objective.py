@@ -134,3 +134,12 @@ def test_a_k_output_classifier_without_a_declared_combination_is_refused(
     assert "3 outputs (helpfulness, correctness, verbosity)" in state.failure
     declared = json.dumps({"objectives": {"weights": {"helpfulness": 1.0, "correctness": 1.0, "verbosity": 1.0}}})
     assert f"add to rmserve_card.json: {declared}" in state.failure
+
+
+def test_get_reward_logs_the_attributes_for_openrlhf(client: TestClient) -> None:
+    body = client.post("/get_reward", json={"query": ["what is the capital of france ? paris .", "hello"]}).json()
+    assert body["rewards"] == body["scores"] and len(body["rewards"]) == 2
+    logs = body["extra_logs"]
+    assert list(logs) == MULTI_OBJECTIVE_LABELS and all(len(v) == 2 for v in logs.values())
+    combined = [float(CARD_WEIGHTS @ np.array([logs[n][i] for n in MULTI_OBJECTIVE_LABELS])) for i in range(2)]
+    assert body["rewards"] == pytest.approx(combined, abs=1e-5)
