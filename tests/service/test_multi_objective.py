@@ -143,3 +143,12 @@ def test_get_reward_logs_the_attributes_for_openrlhf(client: TestClient) -> None
     assert list(logs) == MULTI_OBJECTIVE_LABELS and all(len(v) == 2 for v in logs.values())
     combined = [float(CARD_WEIGHTS @ np.array([logs[n][i] for n in MULTI_OBJECTIVE_LABELS])) for i in range(2)]
     assert body["rewards"] == pytest.approx(combined, abs=1e-5)
+
+
+def test_the_onnx_backend_refuses_a_multi_objective_head(tiny_multi_objective_dir: Path) -> None:
+    from models.folder import ModelLoadError
+    from service.model_loading import load_model
+
+    settings = Settings(model=tiny_multi_objective_dir, backend="onnx")
+    with pytest.raises(ModelLoadError, match="multi-objective head, which the onnx backend does not serve"):
+        load_model(settings)
