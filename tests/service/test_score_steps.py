@@ -199,3 +199,28 @@ def test_client_score_steps_and_the_trl_prm_reward_function(prm_client: TestClie
     assert logged == {"prm/truncated_frac": 0.0}
     with pytest.raises(ValueError, match="aggregate must be one of"):
         TRLRewardFunc(client, aggregate="median")  # type: ignore[arg-type]
+
+
+def test_a_real_server_process_serves_the_prm_to_both_clients(
+    tiny_prm_dir: Path, direct: tuple[Any, Any], request: pytest.FixtureRequest
+) -> None:
+    import asyncio
+
+    from rmserve import AsyncRewardClient, RewardClient
+    from tests.service.server_process import shared_server
+
+    url = shared_server(request.config, tiny_prm_dir)
+    rows = stepwise_rows(6, seed=55)
+    items = [(r["prompt"], r["completions"]) for r in rows]
+    with RewardClient(url) as client:
+        blocking = client.score_steps(items)
+
+    async def call() -> Any:
+        async with AsyncRewardClient(url) as client:
+            return await client.score_steps(items)
+
+    awaited = asyncio.run(call())
+    for row, a, b in zip(rows, blocking.items, awaited.items, strict=True):
+        expected, _ = direct_step_scores(*direct, row)
+        assert a.scores == pytest.approx(expected, abs=TOLERANCE)
+        assert b.scores == pytest.approx(expected, abs=TOLERANCE)
