@@ -86,3 +86,19 @@ def test_eval_of_a_multi_objective_model_reports_each_attribute(
         assert attribute["mean_margin"] == pytest.approx(margins[:, k].mean(), abs=1e-5)
     weights = np.array([MULTI_OBJECTIVE_WEIGHTS[name] for name in MULTI_OBJECTIVE_LABELS])
     assert report["mean_margin"] == pytest.approx(float((margins @ weights).mean()), abs=1e-5)
+
+
+def test_eval_text_output_of_a_prm(tiny_prm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_stepwise_file(tmp_path / "steps.jsonl", stepwise_rows(4, seed=3))
+    assert main(["eval", "--model", str(tiny_prm_dir), "--data", str(data), "--rows", ":2"]) == 0
+    out = capsys.readouterr().out
+    assert "per-step accuracy" in out and "steps unscored" in out
+
+
+def test_eval_of_a_prm_on_preference_pairs_says_what_it_needs(
+    tiny_prm_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n", encoding="utf-8")
+    assert main(["eval", "--model", str(tiny_prm_dir), "--data", str(pairs)]) == 2
+    assert "missing key(s) 'completions', 'labels' (TRL's stepwise format)" in capsys.readouterr().err
