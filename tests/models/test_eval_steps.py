@@ -10,7 +10,7 @@ import pytest
 
 from models.data import DataFormatError
 from models.evaluate_steps import read_stepwise
-from service.cli import main
+from service.cli.main import main
 from tests.conftest import MULTI_OBJECTIVE_LABELS
 from tests.prm import direct_step_scores, load_direct, stepwise_rows, write_stepwise_file
 
