@@ -27,7 +27,7 @@ from models.steps import EncodedSteps
 from service.api.routes import probes, scoring
 from service.api.score_steps.router import router as score_steps_router
 from service.backends.base import Backend, StepBackend
-from service.batcher import BatcherConfig, DynamicBatcher
+from service.batcher import DynamicBatcher
 from service.cost_model import profile_backend, profile_grid
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimit
@@ -119,16 +119,7 @@ def _warm_up_and_profile(model: LoadedModel, settings: Settings) -> DynamicBatch
     max_tokens = min(settings.max_batch_tokens, _CPU_PROFILE_MAX_TOKENS if on_cpu else settings.max_batch_tokens)
     shapes = profile_grid(max_rows, model.max_length, max_tokens)
     cost_model = profile_backend(score, template, shapes, settings.profile_budget_s)
-    config = BatcherConfig(
-        max_batch_size=max_batch_size,
-        max_batch_tokens=settings.max_batch_tokens,
-        max_wait_ms=settings.max_wait_ms,
-        workers=settings.resolved_workers(),
-        worker_nice=settings.backend_worker_nice,
-        max_queue_items=settings.max_queue_items,
-        max_queue_tokens=settings.max_queue_tokens,
-    )
-    return DynamicBatcher(backend, config, cost_model)
+    return DynamicBatcher(backend, settings.batcher_config(max_batch_size), cost_model)
 
 
 def start_service(state: ServiceState, backend: Backend | None, freeze_gc: bool = False) -> None:

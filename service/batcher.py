@@ -151,13 +151,16 @@ class NullObserver:
 
 @dataclass(frozen=True)
 class BatcherConfig:
-    max_batch_size: int = 64
-    max_batch_tokens: int = 16384
-    max_wait_ms: float = 5.0
-    workers: int = 1
-    worker_nice: int = 0  # niceness added to each worker thread on Linux (see `lower_this_thread_priority`)
-    max_queue_items: int = 4096
-    max_queue_tokens: int = 2_000_000
+    """The batcher's knobs. No defaults here: `Settings.batcher_config()` builds it, so each default is
+    stated once (in `service.settings`)."""
+
+    max_batch_size: int
+    max_batch_tokens: int
+    max_wait_ms: float
+    workers: int
+    worker_nice: int  # niceness added to each worker thread on Linux (see `lower_this_thread_priority`)
+    max_queue_items: int
+    max_queue_tokens: int
 
 
 @dataclass(eq=False)

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.errors import UserError
+from service.batcher import BatcherConfig
 
 BackendName = Literal["auto", "torch", "onnx"]
 DTypeName = Literal["fp32", "fp16", "bf16"]
@@ -124,6 +125,19 @@ class Settings(BaseSettings):
         if self.threads_per_worker:
             return self.threads_per_worker
         return 1 if self.on_gpu else max(1, cpu_count() // self.resolved_workers())
+
+    def batcher_config(self, max_batch_size: int | None = None) -> BatcherConfig:
+        """The batcher's configuration; `max_batch_size` overrides the setting (a backend that runs one
+        pair per run gains nothing from larger batches)."""
+        return BatcherConfig(
+            max_batch_size=max_batch_size if max_batch_size is not None else self.max_batch_size,
+            max_batch_tokens=self.max_batch_tokens,
+            max_wait_ms=self.max_wait_ms,
+            workers=self.resolved_workers(),
+            worker_nice=self.backend_worker_nice,
+            max_queue_items=self.max_queue_items,
+            max_queue_tokens=self.max_queue_tokens,
+        )
 
     def effective_timeout_s(self, requested_s: float | None) -> float:
         """A request's deadline in seconds: its own timeout_s capped by max_request_timeout_s."""

@@ -21,6 +21,7 @@ from service.batcher import (
     WorkerDied,
 )
 from service.cost_model import CostModel
+from service.settings import Settings
 from tests.service.fault_backends import FailingBackend, FakeBackend, reference_score
 
 
@@ -33,9 +34,16 @@ def far_deadline() -> float:
 
 
 def config(**overrides: int | float) -> BatcherConfig:
-    values: dict[str, int | float] = {"max_batch_size": 8, "max_batch_tokens": 4096, "max_wait_ms": 0.0, "workers": 1}
+    """The server's defaults (one source: Settings) with small batches, no waiting and one worker."""
+    values: dict[str, int | float] = {
+        "max_batch_size": 8,
+        "max_batch_tokens": 4096,
+        "max_wait_ms": 0.0,
+        "workers": 1,
+        "backend_worker_nice": 0,
+    }
     values.update(overrides)
-    return BatcherConfig(**values)  # type: ignore[arg-type]
+    return Settings(**values).batcher_config()  # type: ignore[arg-type]
 
 
 def results(futures: Sequence, timeout_s: float = 30.0) -> list[float]:
@@ -249,7 +257,7 @@ def test_workers_run_below_the_process_priority_and_a_replaced_worker_is_not_low
     if process_nice + 3 > 19:
         pytest.skip(f"the test process already runs at niceness {process_nice}")
     backend = NiceRecordingBackend()
-    batcher = DynamicBatcher(backend, config(max_batch_size=1, worker_nice=3))
+    batcher = DynamicBatcher(backend, config(max_batch_size=1, backend_worker_nice=3))
     score_after_the_first_worker_dies(batcher)
     # The first pass ran in the original worker, the second in its replacement (spawned by the dying worker,
     # whose niceness it inherits): both at the process's level plus 3, and the submitting thread untouched.

@@ -11,7 +11,8 @@ import pytest
 
 from models.formatting import EncodedPair
 from models.steps import EncodedSteps
-from service.batcher import BatcherConfig, DynamicBatcher
+from service.batcher import DynamicBatcher
+from service.settings import Settings
 
 K = 3
 
@@ -60,7 +61,9 @@ class VectorBackend:
 
 
 def run(backend: VectorBackend, items: Sequence[EncodedPair]) -> list:
-    batcher = DynamicBatcher(backend, BatcherConfig(max_batch_size=8, max_wait_ms=2.0, workers=2))
+    batcher = DynamicBatcher(
+        backend, Settings(max_batch_size=8, max_wait_ms=2.0, workers=2, backend_worker_nice=0).batcher_config()
+    )
     batcher.start()
     try:
         ticket = batcher.submit(items, time.monotonic() + 60)

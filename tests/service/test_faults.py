@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from models.card import ModelCard, ScoreStats, write_card
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
 from service.auth import key_matches
-from service.batcher import BatcherConfig, DynamicBatcher
+from service.batcher import DynamicBatcher
 from service.errors import ClientClosed
 from service.scorer import Scorer, ScorerLimits
 from service.settings import Settings
@@ -122,7 +122,7 @@ def test_a_disconnected_client_frees_its_queued_items(tiny_encoder_dir: Path) ->
     folder = inspect_model_folder(tiny_encoder_dir)
     formatter = build_formatter(folder, load_tokenizer(folder), 64)
     backend = BlockingBackend()
-    batcher = DynamicBatcher(backend, BatcherConfig(max_batch_size=1, workers=1, max_wait_ms=0))
+    batcher = DynamicBatcher(backend, Settings(max_batch_size=1, workers=1, max_wait_ms=0).batcher_config())
     scorer = Scorer(formatter, batcher, ScorerLimits(100, 1000, 64))
     batcher.start()
 
