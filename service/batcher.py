@@ -3,9 +3,10 @@
 It knows nothing of HTTP, tokenizers, torch or onnxruntime: it takes `EncodedPair`s and a `Backend`, and
 hands back one `concurrent.futures.Future` per pair.
 
-- Admission: `admit(items, tokens)` refuses work (QueueFull) when the queue, counted in pairs and in
-  tokens, would overflow; callers admit before tokenizing, with an estimate, so a refused request costs
-  nothing.
+- Admission: `reserve(items, tokens, deadline)` refuses work (QueueFull) when the queue, counted in pairs
+  and in tokens, would overflow; callers reserve before tokenizing, with an estimate, so a refused request
+  costs nothing. The `Reservation` is a context manager that holds the room, queues the pairs
+  (`submit`), and on exit gives back what is left: unused room, pairs that have not started.
 - Batch formation: a free worker takes the oldest queued pair and adds the queued pairs closest to it
   in length, one by one, within `max_batch_size` and `max_batch_tokens` (rows x longest). Of these
   candidate batches it runs the one with the highest predicted throughput (pairs per second under the
@@ -177,20 +178,43 @@ class _Item:
 
 
 @dataclass(eq=False)
-class Admission:
-    """Room reserved in the queue for a request that is being tokenized."""
-
-    items: int
-    tokens: int
-    open: bool = True
-
-
-@dataclass(eq=False)
 class Ticket:
     """One request's queued pairs: `futures` in request order."""
 
     futures: list[Future[ItemResult]]
     _items: list[_Item]
+
+
+class Reservation:
+    """One request's hold on the queue, from admission to the end of its wait: the room reserved for its
+    pairs while they are tokenized, then its queued pairs. A context manager (`with batcher.reserve(...) as
+    reservation:`); on exit, however the block ends, the room is given back if nothing was submitted and
+    submitted pairs that have not started running are dropped (the request has its scores, or gave up).
+
+    Thread-safety: one request uses it (from one task); the batcher's lock guards the shared counts.
+    """
+
+    def __init__(self, batcher: DynamicBatcher, items: int, tokens: int, deadline: float) -> None:
+        self._batcher = batcher
+        self.items = items
+        self.tokens = tokens
+        self.deadline = deadline
+        self.held = True  # the reserved room still counts in the queue's bounds
+        self.ticket: Ticket | None = None
+
+    def submit(self, pairs: Sequence[EncodedPair]) -> Ticket:
+        """Queue the request's pairs (at most once); the estimate reserved for them is replaced by their real
+        token counts. Raises BatcherClosed when the batcher is shutting down."""
+        if self.ticket is not None:
+            raise RuntimeError("a reservation is submitted once")
+        self.ticket = self._batcher._enqueue(pairs, self.deadline, self)
+        return self.ticket
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._batcher._settle_reservation(self)
 
 
 class DynamicBatcher:
@@ -286,8 +310,9 @@ class DynamicBatcher:
         rate = self._tokens_per_s
         return min(60.0, max(1.0, backlog / rate)) if rate > 0 else 1.0
 
-    def admit(self, items: int, tokens: int) -> Admission:
-        """Reserve room for `items` pairs of about `tokens` tokens, or raise QueueFull (or BatcherClosed).
+    def reserve(self, items: int, tokens: int, deadline: float) -> Reservation:
+        """Reserve room for `items` pairs of about `tokens` tokens that must run before the monotonic time
+        `deadline`, or raise QueueFull (or BatcherClosed). Use the result as a context manager.
 
         A request always fits an empty queue, so no request is refused forever.
         """
@@ -307,29 +332,32 @@ class DynamicBatcher:
                 )
             self._reserved_items += items
             self._reserved_tokens += tokens
-            return Admission(items, tokens)
+            return Reservation(self, items, tokens, deadline)
 
-    def release(self, admission: Admission) -> None:
-        """Give back an admission that will not be submitted (tokenizing failed, say)."""
+    def _release(self, reservation: Reservation) -> None:
+        """Give back a reservation's room (called with the lock held; once)."""
+        if reservation.held:
+            reservation.held = False
+            self._reserved_items -= reservation.items
+            self._reserved_tokens -= reservation.tokens
+
+    def _settle_reservation(self, reservation: Reservation) -> None:
         with self._cond:
-            self._close_admission(admission)
+            self._release(reservation)
+        if reservation.ticket is not None:
+            self.cancel(reservation.ticket)
 
-    def _close_admission(self, admission: Admission) -> None:
-        if admission.open:
-            admission.open = False
-            self._reserved_items -= admission.items
-            self._reserved_tokens -= admission.tokens
+    def submit(self, pairs: Sequence[EncodedPair], deadline: float) -> Ticket:
+        """Queue `pairs` (to run before the monotonic time `deadline`) without a reservation, so without
+        admission; returns their futures in order. Requests go through `reserve`."""
+        return self._enqueue(pairs, deadline, None)
 
-    def submit(self, pairs: Sequence[EncodedPair], deadline: float, admission: Admission | None = None) -> Ticket:
-        """Queue `pairs` (to run before the monotonic time `deadline`); returns their futures in order.
-
-        The admission, when given, is consumed: its estimate is replaced by the real token counts.
-        """
+    def _enqueue(self, pairs: Sequence[EncodedPair], deadline: float, reservation: Reservation | None) -> Ticket:
         now = time.monotonic()
         items = [_Item(pair, Future(), deadline, now) for pair in pairs]
         with self._cond:
-            if admission is not None:
-                self._close_admission(admission)
+            if reservation is not None:
+                self._release(reservation)
             if self._closing:
                 raise BatcherClosed("the server is shutting down")
             self._queue.extend(items)

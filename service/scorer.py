@@ -3,8 +3,9 @@
 `Scorer.score` checks the request's limits, reserves room in the batcher's queue (refusing before any
 tokenizing is spent), formats the pairs on a thread pool (never on the event loop), submits them to the
 `DynamicBatcher`, and waits for every pair's future until the request's deadline or the client's
-disconnection, whichever comes first; on either, its queued pairs are dropped. Batcher and backend
-failures become the service's errors (see `service.errors`).
+disconnection, whichever comes first. The reservation gives back, however the request ends, whatever it
+still holds: unused room, pairs that have not started running. Batcher and backend failures become the
+service's errors (see `service.errors`).
 
 A multi-objective head's pairs come back with every attribute by name, and `score` is their combination
 (the request's weights, else the model card's). A process reward model scores (prompt, steps) items
@@ -261,38 +262,34 @@ class Scorer:
         timeout_s: float,
         disconnected: Awaitable[object] | None,
     ) -> tuple[list[Encoded], list[ItemResult], float]:
-        """Admit, encode off the event loop, submit and wait: (encoded items, their results, when the
+        """Reserve, encode off the event loop, submit and wait: (encoded items, their results, when the
         tokenizing ended)."""
         deadline = time.monotonic() + timeout_s
         try:
-            admission = self.batcher.admit(count, estimated_tokens)
+            reservation = self.batcher.reserve(count, estimated_tokens, deadline)
         except QueueFull as exc:
             raise Overloaded(f"the server is at capacity: {exc}; retry later", exc.retry_after_s) from None
         except BatcherClosed:
             raise Unavailable("the server is shutting down", retry_after_s=1.0) from None
-        try:
+        with reservation:
             loop = asyncio.get_running_loop()
             encoded = await loop.run_in_executor(self._pool, encode)
             tokenized_at = time.monotonic()
-            ticket = self.batcher.submit(encoded, deadline, admission)
-        except BatcherClosed:
-            self.batcher.release(admission)
-            raise Unavailable("the server is shutting down", retry_after_s=1.0) from None
-        except BaseException:
-            self.batcher.release(admission)
-            raise
-        try:
-            results = await self._wait(ticket, deadline, disconnected)
-        except asyncio.CancelledError:
-            if not self.draining:
-                raise
-            # The server cancels the requests still waiting when its shutdown grace period ends: answer 503
-            # (retry on another replica) rather than let it send a bare 500.
-            raise Unavailable(
-                "the server shut down before this request was scored; retry on another replica", retry_after_s=1.0
-            ) from None
-        finally:
-            self.batcher.cancel(ticket)
+            try:
+                ticket = reservation.submit(encoded)
+            except BatcherClosed:
+                raise Unavailable("the server is shutting down", retry_after_s=1.0) from None
+            try:
+                results = await self._wait(ticket, deadline, disconnected)
+            except asyncio.CancelledError:
+                if not self.draining:
+                    raise
+                # The server cancels the requests still waiting when its shutdown grace period ends: answer
+                # 503 (retry on another replica) rather than let it send a bare 500.
+                raise Unavailable(
+                    "the server shut down before this request was scored; retry on another replica",
+                    retry_after_s=1.0,
+                ) from None
         return encoded, results, tokenized_at
 
     async def _wait(self, ticket: Ticket, deadline: float, disconnected: Awaitable[object] | None) -> list[ItemResult]:

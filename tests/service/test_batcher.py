@@ -119,17 +119,32 @@ def test_a_barely_faster_larger_batch_is_not_worth_holding_pairs_for() -> None:
 
 def test_admission_refuses_when_queue_is_full_but_always_admits_into_an_empty_queue() -> None:
     batcher = DynamicBatcher(FakeBackend(), config(max_queue_items=4, max_queue_tokens=1000))
-    big = batcher.admit(10, 5000)  # larger than both bounds, but the queue is empty
-    batcher.release(big)
-    first = batcher.admit(3, 30)
+    with batcher.reserve(10, 5000, far_deadline()):  # larger than both bounds, but the queue is empty
+        pass
+    first = batcher.reserve(3, 30, far_deadline())
     with pytest.raises(QueueFull) as refused:
-        batcher.admit(2, 20)
+        batcher.reserve(2, 20, far_deadline())
     assert refused.value.retry_after_s >= 1
-    batcher.submit([pair(10), pair(10), pair(10)], far_deadline(), first)
+    first.submit([pair(10), pair(10), pair(10)])
     assert batcher.queued_items == 3
     with pytest.raises(QueueFull):
-        batcher.admit(1, 999)  # room in items, not in tokens
-    batcher.admit(1, 10)
+        batcher.reserve(1, 999, far_deadline())  # room in items, not in tokens
+    batcher.reserve(1, 10, far_deadline())
+    batcher.close(drain=False)
+
+
+def test_a_reservation_gives_back_its_room_and_its_unstarted_pairs_however_the_request_ends() -> None:
+    batcher = DynamicBatcher(FakeBackend(), config(max_queue_items=4, max_queue_tokens=1000))
+    with pytest.raises(ValueError), batcher.reserve(4, 40, far_deadline()):
+        raise ValueError("tokenizing failed")  # never submitted: the room comes back
+    with batcher.reserve(4, 40, far_deadline()) as reservation:
+        ticket = reservation.submit([pair(10, salt=i) for i in range(4)])
+        assert batcher.queued_items == 4
+    # The request ended (here before any worker ran): its queued pairs are dropped, the queue is empty.
+    assert batcher.queued_items == 0 and batcher.queued_tokens == 0
+    assert all(future.cancelled() for future in ticket.futures)
+    with batcher.reserve(4, 40, far_deadline()):
+        pass
     batcher.close(drain=False)
 
 
@@ -236,7 +251,7 @@ def test_close_drains_or_refuses() -> None:
         with pytest.raises(BatcherClosed):
             future.result(timeout=30)
     with pytest.raises(BatcherClosed):
-        refused.admit(1, 10)
+        refused.reserve(1, 10, far_deadline())
 
 
 class NiceRecordingBackend(DyingBackend):
