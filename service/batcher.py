@@ -3,16 +3,26 @@
 It knows nothing of HTTP, tokenizers, torch or onnxruntime: it takes `EncodedPair`s and a `Backend`, and
 hands back one `concurrent.futures.Future` per pair.
 
-- Admission: `reserve(items, tokens, deadline)` refuses work (QueueFull) when the queue, counted in pairs
-  and in tokens, would overflow; callers reserve before tokenizing, with an estimate, so a refused request
-  costs nothing. The `Reservation` is a context manager that holds the room, queues the pairs
-  (`submit`), and on exit gives back what is left: unused room, pairs that have not started.
-- Batch formation: a free worker takes the oldest queued pair and adds the queued pairs closest to it
-  in length, one by one, within `max_batch_size` and `max_batch_tokens` (rows x longest). Of these
-  candidate batches it runs the one with the highest predicted throughput (pairs per second under the
-  `CostModel`), growing it only where that beats the size chosen so far by 5%, so a CPU runs small,
+- Lanes: each pair queues in one lane (`service.lanes`: interactive, then bulk), each lane a queue of its
+  own with its own bounds. `_select_lane` alone decides which lane the next batch comes from: the first
+  lane that has pairs, unless a later lane has waited, unserved, longer than its `max_pass_over_ms` (then
+  that lane), so interactive pairs go first and bulk is never starved.
+- Admission: `reserve(items, tokens, deadline, lane)` refuses work when the lane, counted in pairs and in
+  tokens, would overflow (QueueFull), and when the request is predicted to finish after its deadline
+  (DeadlineUnreachable): the tokens queued, reserved and running ahead of it (in its lane and the lanes
+  served before it) plus its own, over the measured drain rate (`drain_tokens_per_s`: real tokens per
+  second of a worker's whole cycle, from coming back for work to settling the batch, times the workers),
+  must fit in `deadline_fraction` of the time left. Both refusals say when to come back (`retry_after_s`,
+  from the same estimate). Callers reserve before tokenizing, with an estimate, so a refused request
+  costs nothing; a request always fits when nothing is ahead of it, so none is refused forever. The
+  `Reservation` is a context manager that holds the room, queues the pairs (`submit`), and on exit gives
+  back what is left: unused room, pairs that have not started.
+- Batch formation: a free worker takes the oldest queued pair of the selected lane and adds the queued
+  pairs closest to it in length, one by one, within `max_batch_size` and `max_batch_tokens` (rows x
+  longest). Of these candidate batches it runs the one with the highest predicted throughput (pairs per
+  second under the `CostModel`), growing it only where that beats the size chosen so far by 5%, so a CPU runs small,
   length-homogeneous batches and a GPU large ones. When the queue holds fewer pairs than would pay, it
-  waits up to `max_wait_ms` (from the oldest pair's arrival) for more.
+  waits up to `max_wait_ms` (from the oldest pair's arrival) for more. A batch holds pairs of one lane.
 - Splitting: a request's pairs are independent queue entries; they may run in different batches, and
   the request's futures stay in request order.
 - Settling: every future is settled exactly once: its score, the batch's exception (only the futures of
@@ -39,7 +49,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -50,6 +60,7 @@ from models.formatting import EncodedPair
 from models.steps import EncodedSteps
 from service.backends.base import Backend, StepBackend
 from service.cost_model import CostModel
+from service.lanes import LANES, Lane
 
 logger = logging.getLogger("rmserve.batcher")
 
@@ -62,6 +73,12 @@ _PLAN_WINDOW_BATCHES = 4
 # one pair per run, so cost is linear in rows) noise in the cost table made the planner form 8-12 pair
 # batches, one worker's serial work while the queue's other pairs waited.
 _LARGER_BATCH_MIN_GAIN = 1.05
+# Share of a new batch in the drain-rate averages: follows a change of load in about ten batches.
+_DRAIN_RATE_WEIGHT = 0.1
+# Before any batch has run, the drain rate is the cost model's for single pairs of this length (the
+# slowest way to run them, so the first admissions err on the side of refusing).
+_INITIAL_RATE_LENGTH = 128
+_MAX_RETRY_AFTER_S = 600.0
 
 
 def lower_this_thread_priority(increment: int) -> None:
@@ -86,12 +103,20 @@ class BatcherError(RuntimeError):
     """Base of the batcher's own refusals."""
 
 
-class QueueFull(BatcherError):
-    """The queue has no room for the request; `retry_after_s` estimates when it will."""
+class Refused(BatcherError):
+    """Admission refused the request; `retry_after_s` estimates when it would be admitted."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class QueueFull(Refused):
+    """The request's lane has no room for it."""
+
+
+class DeadlineUnreachable(Refused):
+    """The work ahead of the request would not let it finish before its deadline."""
 
 
 class ItemExpired(BatcherError):
@@ -125,29 +150,41 @@ class ItemResult:
 class BatchObserver(Protocol):
     """Callbacks for metrics; called from worker threads and submitters, must be cheap and thread-safe."""
 
-    def on_queue(self, items: int, tokens: int) -> None: ...
+    def on_queue(self, lane: Lane, items: int, tokens: int) -> None: ...
 
     def on_batch(
-        self, size: int, real_tokens: int, padded_tokens: int, forward_s: float, waits_s: list[float]
+        self, lane: Lane, size: int, real_tokens: int, padded_tokens: int, forward_s: float, waits_s: list[float]
     ) -> None: ...
 
-    def on_dropped(self, reason: str, count: int) -> None: ...
+    def on_dropped(self, reason: str, count: int, lane: Lane) -> None: ...
 
     def on_worker_restart(self) -> None: ...
 
 
 class NullObserver:
-    def on_queue(self, items: int, tokens: int) -> None:
+    def on_queue(self, lane: Lane, items: int, tokens: int) -> None:
         pass
 
-    def on_batch(self, size: int, real_tokens: int, padded_tokens: int, forward_s: float, waits_s: list[float]) -> None:
+    def on_batch(
+        self, lane: Lane, size: int, real_tokens: int, padded_tokens: int, forward_s: float, waits_s: list[float]
+    ) -> None:
         pass
 
-    def on_dropped(self, reason: str, count: int) -> None:
+    def on_dropped(self, reason: str, count: int, lane: Lane) -> None:
         pass
 
     def on_worker_restart(self) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class LaneConfig:
+    """One lane's bounds. `max_pass_over_ms`: the longest the lane may have pairs and no batch while the
+    lanes before it are served (not used for the first lane, which is never passed over)."""
+
+    max_queue_items: int
+    max_queue_tokens: int
+    max_pass_over_ms: float
 
 
 @dataclass(frozen=True)
@@ -160,8 +197,8 @@ class BatcherConfig:
     max_wait_ms: float
     workers: int
     worker_nice: int  # niceness added to each worker thread on Linux (see `lower_this_thread_priority`)
-    max_queue_items: int
-    max_queue_tokens: int
+    lanes: Mapping[Lane, LaneConfig]  # one per lane of `service.lanes.LANES`
+    deadline_fraction: float  # share of a request's time left that its predicted finish may take
 
 
 @dataclass(eq=False)
@@ -170,11 +207,26 @@ class _Item:
     future: Future[ItemResult]
     deadline: float  # time.monotonic() seconds
     enqueued_at: float
+    lane: Lane
     num_tokens: int = field(init=False)
     queued: bool = True
 
     def __post_init__(self) -> None:
         self.num_tokens = self.pair.num_tokens
+
+
+@dataclass(eq=False)
+class _LaneQueue:
+    """One lane's queue (arrival order; entries leave when batched, cancelled or expired) and its counts."""
+
+    name: Lane
+    config: LaneConfig
+    items: list[_Item] = field(default_factory=list)
+    queued_items: int = 0
+    queued_tokens: int = 0
+    reserved_items: int = 0
+    reserved_tokens: int = 0
+    waiting_since: float = 0.0  # monotonic time since which the lane has had pairs and no batch started
 
 
 @dataclass(eq=False)
@@ -194,11 +246,15 @@ class Reservation:
     Thread-safety: one request uses it (from one task); the batcher's lock guards the shared counts.
     """
 
-    def __init__(self, batcher: DynamicBatcher, items: int, tokens: int, deadline: float) -> None:
+    def __init__(
+        self, batcher: DynamicBatcher, lane: Lane, items: int, tokens: int, deadline: float, predicted_wait_s: float
+    ) -> None:
         self._batcher = batcher
+        self.lane = lane
         self.items = items
         self.tokens = tokens
         self.deadline = deadline
+        self.predicted_wait_s = predicted_wait_s  # admission's estimate of the wait before its pairs run
         self.held = True  # the reserved room still counts in the queue's bounds
         self.ticket: Ticket | None = None
 
@@ -207,7 +263,7 @@ class Reservation:
         token counts. Raises BatcherClosed when the batcher is shutting down."""
         if self.ticket is not None:
             raise RuntimeError("a reservation is submitted once")
-        self.ticket = self._batcher._enqueue(pairs, self.deadline, self)
+        self.ticket = self._batcher._enqueue(pairs, self.deadline, self.lane, self)
         return self.ticket
 
     def __enter__(self) -> Reservation:
@@ -232,18 +288,18 @@ class DynamicBatcher:
         self.cost_model = cost_model or CostModel.assumed()
         self.observer: BatchObserver = observer or NullObserver()
         self._cond = threading.Condition()
-        self._queue: list[_Item] = []  # arrival order; entries leave when batched, cancelled or expired
-        self._queued_items = 0
-        self._queued_tokens = 0
-        self._reserved_items = 0
-        self._reserved_tokens = 0
+        self._lanes = {name: _LaneQueue(name, config.lanes[name]) for name in LANES}  # in service order
+        self._running_tokens = 0  # real tokens of the batches in the backend now
         self._closing = False
         self._drain = True
         self._threads: list[threading.Thread] = []
         self._busy_since: dict[int, float] = {}
         self._worker_restarts = 0
-        self._tokens_per_s = 0.0  # running throughput, for Retry-After estimates
         self._batch_ids = itertools.count()
+        # The drain rate: averages of a worker's real tokens per batch and of its seconds per batch cycle.
+        self._cycle_tokens = 0.0
+        self._cycle_s = 0.0
+        self._initial_rate = config.workers * _INITIAL_RATE_LENGTH / self.cost_model.predict_s(1, _INITIAL_RATE_LENGTH)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -276,12 +332,26 @@ class DynamicBatcher:
     @property
     def queued_items(self) -> int:
         with self._cond:
-            return self._queued_items
+            return sum(lane.queued_items for lane in self._lanes.values())
 
     @property
     def queued_tokens(self) -> int:
         with self._cond:
-            return self._queued_tokens
+            return sum(lane.queued_tokens for lane in self._lanes.values())
+
+    def lane_queued_items(self, lane: Lane) -> int:
+        with self._cond:
+            return self._lanes[lane].queued_items
+
+    def drain_tokens_per_s(self) -> float:
+        """The measured drain rate: real tokens per second the workers together finish while busy."""
+        with self._cond:
+            return self._drain_rate()
+
+    def _drain_rate(self) -> float:
+        if self._cycle_s <= 0:
+            return self._initial_rate
+        return self.config.workers * self._cycle_tokens / self._cycle_s
 
     @property
     def worker_restarts(self) -> int:
@@ -305,41 +375,63 @@ class DynamicBatcher:
 
     # ----------------------------------------------------------------- admission and submission
 
-    def _retry_after_s(self) -> float:
-        backlog = self._queued_tokens + self._reserved_tokens
-        rate = self._tokens_per_s
-        return min(60.0, max(1.0, backlog / rate)) if rate > 0 else 1.0
+    def _tokens_ahead(self, lane: Lane) -> int:
+        """Tokens that run before a new request of `lane`: queued and reserved in it and in the lanes served
+        before it, and the batches running now."""
+        ahead = self._running_tokens
+        for queue in self._lanes.values():
+            ahead += queue.queued_tokens + queue.reserved_tokens
+            if queue.name == lane:
+                return ahead
+        raise KeyError(lane)
 
-    def reserve(self, items: int, tokens: int, deadline: float) -> Reservation:
-        """Reserve room for `items` pairs of about `tokens` tokens that must run before the monotonic time
-        `deadline`, or raise QueueFull (or BatcherClosed). Use the result as a context manager.
-
-        A request always fits an empty queue, so no request is refused forever.
+    def reserve(self, items: int, tokens: int, deadline: float, lane: Lane = "bulk") -> Reservation:
+        """Reserve room in `lane` for `items` pairs of about `tokens` tokens that must run before the
+        monotonic time `deadline`, or raise QueueFull, DeadlineUnreachable (or BatcherClosed). Use the
+        result as a context manager. See the module docstring for the estimate.
         """
         with self._cond:
             if self._closing:
                 raise BatcherClosed("the server is shutting down")
-            total_items = self._queued_items + self._reserved_items
-            total_tokens = self._queued_tokens + self._reserved_tokens
-            empty = total_items == 0
-            if not empty and (
-                total_items + items > self.config.max_queue_items
-                or total_tokens + tokens > self.config.max_queue_tokens
+            queue = self._lanes[lane]
+            bounds = queue.config
+            rate = self._drain_rate()
+            lane_items = queue.queued_items + queue.reserved_items
+            lane_tokens = queue.queued_tokens + queue.reserved_tokens
+            if lane_items and (
+                lane_items + items > bounds.max_queue_items or lane_tokens + tokens > bounds.max_queue_tokens
             ):
-                self.observer.on_dropped("queue_full", items)
-                raise QueueFull(
-                    f"queue full ({total_items} pairs, {total_tokens} tokens queued)", self._retry_after_s()
+                self.observer.on_dropped("queue_full", items, lane)
+                # Room comes back as the lane drains its excess (at most the whole lane).
+                excess = max(
+                    (lane_items + items - bounds.max_queue_items) / lane_items,
+                    (lane_tokens + tokens - bounds.max_queue_tokens) / max(1, lane_tokens),
                 )
-            self._reserved_items += items
-            self._reserved_tokens += tokens
-            return Reservation(self, items, tokens, deadline)
+                raise QueueFull(
+                    f"the {lane} queue is full ({lane_items} pairs, {lane_tokens} tokens)",
+                    _retry_after_s(min(1.0, excess) * self._tokens_ahead(lane) / rate),
+                )
+            ahead = self._tokens_ahead(lane)
+            finish_s = (ahead + tokens) / rate
+            budget_s = (deadline - time.monotonic()) * self.config.deadline_fraction
+            if ahead and finish_s > budget_s:
+                self.observer.on_dropped("deadline_unreachable", items, lane)
+                raise DeadlineUnreachable(
+                    f"it would finish in about {finish_s:.1f} s, after its deadline "
+                    f"({ahead} tokens ahead of it at {rate:.0f} tokens/s)",
+                    _retry_after_s(finish_s - budget_s),
+                )
+            queue.reserved_items += items
+            queue.reserved_tokens += tokens
+            return Reservation(self, lane, items, tokens, deadline, ahead / rate)
 
     def _release(self, reservation: Reservation) -> None:
         """Give back a reservation's room (called with the lock held; once)."""
         if reservation.held:
             reservation.held = False
-            self._reserved_items -= reservation.items
-            self._reserved_tokens -= reservation.tokens
+            queue = self._lanes[reservation.lane]
+            queue.reserved_items -= reservation.items
+            queue.reserved_tokens -= reservation.tokens
 
     def _settle_reservation(self, reservation: Reservation) -> None:
         with self._cond:
@@ -347,88 +439,113 @@ class DynamicBatcher:
         if reservation.ticket is not None:
             self.cancel(reservation.ticket)
 
-    def submit(self, pairs: Sequence[EncodedPair], deadline: float) -> Ticket:
-        """Queue `pairs` (to run before the monotonic time `deadline`) without a reservation, so without
-        admission; returns their futures in order. Requests go through `reserve`."""
-        return self._enqueue(pairs, deadline, None)
+    def submit(self, pairs: Sequence[EncodedPair], deadline: float, lane: Lane = "bulk") -> Ticket:
+        """Queue `pairs` in `lane` (to run before the monotonic time `deadline`) without a reservation, so
+        without admission; returns their futures in order. Requests go through `reserve`."""
+        return self._enqueue(pairs, deadline, lane, None)
 
-    def _enqueue(self, pairs: Sequence[EncodedPair], deadline: float, reservation: Reservation | None) -> Ticket:
+    def _enqueue(
+        self, pairs: Sequence[EncodedPair], deadline: float, lane: Lane, reservation: Reservation | None
+    ) -> Ticket:
         now = time.monotonic()
-        items = [_Item(pair, Future(), deadline, now) for pair in pairs]
+        items = [_Item(pair, Future(), deadline, now, lane) for pair in pairs]
         with self._cond:
             if reservation is not None:
                 self._release(reservation)
             if self._closing:
                 raise BatcherClosed("the server is shutting down")
-            self._queue.extend(items)
-            self._queued_items += len(items)
-            self._queued_tokens += sum(item.num_tokens for item in items)
-            self.observer.on_queue(self._queued_items, self._queued_tokens)
+            queue = self._lanes[lane]
+            if not queue.items:
+                queue.waiting_since = now
+            queue.items.extend(items)
+            queue.queued_items += len(items)
+            queue.queued_tokens += sum(item.num_tokens for item in items)
+            self._report(queue)
             self._cond.notify_all()
         return Ticket([item.future for item in items], items)
+
+    def _report(self, queue: _LaneQueue) -> None:
+        self.observer.on_queue(queue.name, queue.queued_items, queue.queued_tokens)
 
     def cancel(self, ticket: Ticket) -> None:
         """The caller gave up: drop its pairs that have not started running, so they free the queue."""
         with self._cond:
-            removed = 0
+            removed: dict[Lane, int] = {}
             for item in ticket._items:
                 if item.queued and item.future.cancel():
                     self._unqueue(item)
-                    removed += 1
-            if removed:
-                self._queue = [item for item in self._queue if item.queued]
-                self.observer.on_dropped("cancelled", removed)
-                self.observer.on_queue(self._queued_items, self._queued_tokens)
+                    removed[item.lane] = removed.get(item.lane, 0) + 1
+            for lane, count in removed.items():
+                queue = self._lanes[lane]
+                queue.items = [item for item in queue.items if item.queued]
+                self.observer.on_dropped("cancelled", count, lane)
+                self._report(queue)
 
     def _unqueue(self, item: _Item) -> None:
         item.queued = False
-        self._queued_items -= 1
-        self._queued_tokens -= item.num_tokens
+        queue = self._lanes[item.lane]
+        queue.queued_items -= 1
+        queue.queued_tokens -= item.num_tokens
 
     def _fail_queued(self, error: Exception) -> None:
-        for item in self._queue:
-            if item.queued:
-                self._unqueue(item)
-                if item.future.set_running_or_notify_cancel():
-                    item.future.set_exception(error)
-        self._queue = []
-        self.observer.on_queue(self._queued_items, self._queued_tokens)
+        for queue in self._lanes.values():
+            for item in queue.items:
+                if item.queued:
+                    self._unqueue(item)
+                    if item.future.set_running_or_notify_cancel():
+                        item.future.set_exception(error)
+            queue.items = []
+            self._report(queue)
 
     # ----------------------------------------------------------------- batch formation
 
     def _prune(self, now: float) -> None:
-        """Drop cancelled pairs and fail expired ones (called with the lock held)."""
-        expired = cancelled = 0
-        keep: list[_Item] = []
-        for item in self._queue:
-            if not item.queued:
-                continue
-            if item.future.cancelled():
-                self._unqueue(item)
-                cancelled += 1
-            elif now >= item.deadline:
-                self._unqueue(item)
-                if item.future.set_running_or_notify_cancel():
-                    item.future.set_exception(ItemExpired("the request's deadline passed while it was queued"))
-                expired += 1
-            else:
-                keep.append(item)
-        self._queue = keep
-        if expired:
-            self.observer.on_dropped("deadline", expired)
-        if cancelled:
-            self.observer.on_dropped("cancelled", cancelled)
-        if expired or cancelled:
-            self.observer.on_queue(self._queued_items, self._queued_tokens)
+        """Drop cancelled pairs and fail expired ones, in every lane (called with the lock held)."""
+        for queue in self._lanes.values():
+            expired = cancelled = 0
+            keep: list[_Item] = []
+            for item in queue.items:
+                if not item.queued:
+                    continue
+                if item.future.cancelled():
+                    self._unqueue(item)
+                    cancelled += 1
+                elif now >= item.deadline:
+                    self._unqueue(item)
+                    if item.future.set_running_or_notify_cancel():
+                        item.future.set_exception(ItemExpired("the request's deadline passed while it was queued"))
+                    expired += 1
+                else:
+                    keep.append(item)
+            queue.items = keep
+            if expired:
+                self.observer.on_dropped("deadline", expired, queue.name)
+            if cancelled:
+                self.observer.on_dropped("cancelled", cancelled, queue.name)
+            if expired or cancelled:
+                self._report(queue)
 
-    def _plan(self, now: float) -> tuple[list[_Item], bool]:
-        """The best batch seeded by the oldest pair, and whether waiting for more pairs could improve it."""
+    def _select_lane(self, now: float) -> _LaneQueue | None:
+        """The lane the next batch comes from (None when every lane is empty): the first lane with pairs,
+        unless a later lane with pairs has gone unserved for longer than its `max_pass_over_ms`; then the
+        one of those that has waited longest. The one place where lanes are ordered."""
+        waiting = [queue for queue in self._lanes.values() if queue.items]
+        if not waiting:
+            return None
+        overdue = [q for q in waiting[1:] if (now - q.waiting_since) * 1000.0 >= q.config.max_pass_over_ms]
+        if overdue:
+            return min(overdue, key=lambda q: q.waiting_since)
+        return waiting[0]
+
+    def _plan(self, queue: list[_Item], now: float) -> tuple[list[_Item], bool]:
+        """The best batch seeded by the oldest pair of `queue`, and whether waiting for more pairs could
+        improve it."""
         cfg = self.config
-        seed = self._queue[0]
+        seed = queue[0]
         # The closest lengths among the oldest pairs (a bounded window keeps planning cheap under a backlog).
         # A batch holds one class of item: pairs, or a process reward model's steps.
         kind = type(seed.pair)
-        window = [it for it in self._queue[1 : _PLAN_WINDOW_BATCHES * cfg.max_batch_size] if type(it.pair) is kind]
+        window = [it for it in queue[1 : _PLAN_WINDOW_BATCHES * cfg.max_batch_size] if type(it.pair) is kind]
         others = heapq.nsmallest(
             cfg.max_batch_size - 1, window, key=lambda it: (abs(it.num_tokens - seed.num_tokens), it.enqueued_at)
         )
@@ -454,7 +571,7 @@ class DynamicBatcher:
             if rate > best_rate * _LARGER_BATCH_MIN_GAIN:
                 best_rate, best_size = rate, rows
         batch = chosen[:best_size]
-        took_everything = best_size == len(self._queue)
+        took_everything = best_size == len(queue)
         could_grow = (
             took_everything
             and best_size < cfg.max_batch_size
@@ -463,19 +580,23 @@ class DynamicBatcher:
         )
         return batch, could_grow
 
-    def _next_batch(self, worker: int) -> list[_Item] | None:
-        """Block until a batch is ready (None when closing and, with drain, the queue is empty)."""
+    def _next_batch(self, worker: int) -> tuple[list[_Item], float] | None:
+        """Block until a batch is ready (None when closing and, with drain, every lane is empty). Returns
+        the batch and when the worker's cycle began: when it came back for work, or, if it had to wait,
+        when the batch's first pair arrived."""
+        ready_at = time.monotonic()
         with self._cond:
             while True:
                 now = time.monotonic()
                 self._prune(now)
-                if self._closing and (not self._drain or not self._queue):
+                lane = self._select_lane(now)
+                if self._closing and (not self._drain or lane is None):
                     return None
-                if not self._queue:
+                if lane is None:
                     self._cond.wait()
                     continue
-                batch, could_grow = self._plan(now)
-                wait_until = self._queue[0].enqueued_at + self.config.max_wait_ms / 1000.0
+                batch, could_grow = self._plan(lane.items, now)
+                wait_until = lane.items[0].enqueued_at + self.config.max_wait_ms / 1000.0
                 if could_grow and now < wait_until and not self._closing:
                     self._cond.wait(wait_until - now)
                     continue
@@ -484,11 +605,13 @@ class DynamicBatcher:
                     self._unqueue(item)
                     if item.future.set_running_or_notify_cancel():
                         runnable.append(item)
-                self._queue = [item for item in self._queue if item.queued]
-                self.observer.on_queue(self._queued_items, self._queued_tokens)
+                lane.items = [item for item in lane.items if item.queued]
+                lane.waiting_since = now
+                self._report(lane)
                 if runnable:
                     self._busy_since[worker] = now
-                    return runnable
+                    self._running_tokens += sum(item.num_tokens for item in runnable)
+                    return runnable, max(ready_at, min(item.enqueued_at for item in runnable))
 
     # ----------------------------------------------------------------- workers
 
@@ -496,14 +619,16 @@ class DynamicBatcher:
         lower_this_thread_priority(self.config.worker_nice)
         try:
             while True:
-                batch = self._next_batch(worker)
-                if batch is None:
+                taken = self._next_batch(worker)
+                if taken is None:
                     return
+                batch, cycle_started = taken
                 try:
-                    self._run(batch)
+                    self._run(batch, cycle_started)
                 finally:
                     with self._cond:
                         self._busy_since.pop(worker, None)
+                        self._running_tokens -= sum(item.num_tokens for item in batch)
         except BaseException:
             logger.exception("backend worker %d died", worker)
             with self._cond:
@@ -535,7 +660,7 @@ class DynamicBatcher:
             raise RuntimeError(f"backend returned {len(scores)} scores for a batch of {len(pairs)}")
         return scores, None
 
-    def _run(self, batch: list[_Item]) -> None:
+    def _run(self, batch: list[_Item], cycle_started: float) -> None:
         started = time.monotonic()
         pairs = [item.pair for item in batch]
         settled = False
@@ -558,13 +683,25 @@ class DynamicBatcher:
                 score = float(scores[index]) if scores is not None else math.nan
                 item.future.set_result(ItemResult(score, wait_s, forward_s, len(batch), batch_id, value))
             settled = True
-            with self._cond:
-                rate = padded / max(forward_s, 1e-9)
-                self._tokens_per_s = rate if self._tokens_per_s == 0 else 0.8 * self._tokens_per_s + 0.2 * rate
-            self.observer.on_batch(len(batch), sum(lengths), padded, forward_s, waits)
+            self._measure_drain(sum(lengths), time.monotonic() - cycle_started)
+            self.observer.on_batch(batch[0].lane, len(batch), sum(lengths), padded, forward_s, waits)
         finally:
             if not settled:
                 # Only reached when something other than an Exception (SystemExit, say) escaped the pass.
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(WorkerDied("the worker running this batch died"))
+
+    def _measure_drain(self, tokens: int, cycle_s: float) -> None:
+        with self._cond:
+            if self._cycle_s <= 0:
+                self._cycle_tokens, self._cycle_s = float(tokens), cycle_s
+            else:
+                w = _DRAIN_RATE_WEIGHT
+                self._cycle_tokens = (1 - w) * self._cycle_tokens + w * tokens
+                self._cycle_s = (1 - w) * self._cycle_s + w * cycle_s
+
+
+def _retry_after_s(wait_s: float) -> float:
+    """A Retry-After from a predicted wait: at least 1 s (the header's unit), at most `_MAX_RETRY_AFTER_S`."""
+    return min(_MAX_RETRY_AFTER_S, max(1.0, wait_s))

@@ -66,12 +66,34 @@ class Metrics:
         self.request_latency = Histogram(
             "rmserve_request_duration_seconds", "HTTP request latency", ["route"], buckets=_LATENCY_BUCKETS, registry=r
         )
-        self.queue_items = Gauge("rmserve_queue_items", "pairs waiting in the batcher queue", registry=r)
-        self.queue_tokens = Gauge("rmserve_queue_tokens", "tokens waiting in the batcher queue", registry=r)
+        self.queue_items = Gauge("rmserve_queue_items", "pairs waiting in the batcher queue (all lanes)", registry=r)
+        self.queue_tokens = Gauge("rmserve_queue_tokens", "tokens waiting in the batcher queue (all lanes)", registry=r)
+        self.lane_queue_items = Gauge("rmserve_lane_queue_items", "pairs waiting in one lane", ["lane"], registry=r)
+        self.lane_queue_tokens = Gauge("rmserve_lane_queue_tokens", "tokens waiting in one lane", ["lane"], registry=r)
         self.queue_wait = Histogram(
             "rmserve_queue_wait_seconds",
             "time a pair waited before its batch ran",
+            ["lane"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predicted_wait = Histogram(
+            "rmserve_admission_predicted_wait_seconds",
+            "admitted requests: the queue wait admission predicted (work ahead over the drain rate)",
+            ["lane"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.actual_wait = Histogram(
+            "rmserve_admission_actual_wait_seconds",
+            "the same requests: their actual queue wait (their slowest pair's); compare the sums with the above",
+            ["lane"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.drain_rate = Gauge(
+            "rmserve_drain_tokens_per_second",
+            "measured drain rate (real tokens/s) that admission divides the work ahead by",
             registry=r,
         )
         self.batch_size = Histogram("rmserve_batch_size", "pairs per forward pass", buckets=_SIZE_BUCKETS, registry=r)
@@ -96,7 +118,12 @@ class Metrics:
         self.tokens_per_second = Gauge(
             "rmserve_forward_tokens_per_second", "real tokens per second of the latest forward pass", registry=r
         )
-        self.rejections = Counter("rmserve_rejections", "pairs refused or dropped, by reason", ["reason"], registry=r)
+        self.rejections = Counter(
+            "rmserve_rejections",
+            "pairs refused or dropped, by reason (queue_full, deadline_unreachable, deadline, cancelled) and lane",
+            ["reason", "lane"],
+            registry=r,
+        )
         self.worker_restarts = Counter(
             "rmserve_worker_restarts", "backend worker threads that died and were replaced", registry=r
         )
@@ -118,17 +145,26 @@ class Metrics:
         self._counts_lock = threading.Lock()
         self._scored = 0
         self._truncated = 0
+        self._lane_counts: dict[str, tuple[int, int]] = {}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
     # ---- BatchObserver
 
-    def on_queue(self, items: int, tokens: int) -> None:
-        self.queue_items.set(items)
-        self.queue_tokens.set(tokens)
+    def on_queue(self, lane: str, items: int, tokens: int) -> None:
+        self.lane_queue_items.labels(lane=lane).set(items)
+        self.lane_queue_tokens.labels(lane=lane).set(tokens)
+        with self._counts_lock:
+            self._lane_counts[lane] = (items, tokens)
+            total_items = sum(n for n, _ in self._lane_counts.values())
+            total_tokens = sum(t for _, t in self._lane_counts.values())
+        self.queue_items.set(total_items)
+        self.queue_tokens.set(total_tokens)
 
-    def on_batch(self, size: int, real_tokens: int, padded_tokens: int, forward_s: float, waits_s: list[float]) -> None:
+    def on_batch(
+        self, lane: str, size: int, real_tokens: int, padded_tokens: int, forward_s: float, waits_s: list[float]
+    ) -> None:
         self.batch_size.observe(size)
         self.batch_tokens.observe(padded_tokens)
         self.padding_ratio.observe(1.0 - real_tokens / padded_tokens if padded_tokens else 0.0)
@@ -136,16 +172,21 @@ class Metrics:
         self.tokens.inc(real_tokens)
         if forward_s > 0:
             self.tokens_per_second.set(real_tokens / forward_s)
+        queue_wait = self.queue_wait.labels(lane=lane)
         for wait in waits_s:
-            self.queue_wait.observe(wait)
+            queue_wait.observe(wait)
 
-    def on_dropped(self, reason: str, count: int) -> None:
-        self.rejections.labels(reason=reason).inc(count)
+    def on_dropped(self, reason: str, count: int, lane: str) -> None:
+        self.rejections.labels(reason=reason, lane=lane).inc(count)
 
     def on_worker_restart(self) -> None:
         self.worker_restarts.inc()
 
     # ---- ScoreObserver
+
+    def on_waited(self, lane: str, predicted_s: float, actual_s: float) -> None:
+        self.predicted_wait.labels(lane=lane).observe(predicted_s)
+        self.actual_wait.labels(lane=lane).observe(actual_s)
 
     def on_scored(self, scores: Sequence[float], response_chars: Sequence[int], truncated: Sequence[bool]) -> None:
         for score, chars in zip(scores, response_chars, strict=True):

@@ -31,7 +31,7 @@ from models.formatting import EncodedPair, FormattingError, PairFormatter, Promp
 from models.heads import HeadError, RewardHead
 from models.steps import Aggregate, EncodedSteps, StepFormatter, aggregate_steps, step_probabilities
 from service.backends.base import BackendError
-from service.batcher import BatcherClosed, DynamicBatcher, ItemExpired, ItemResult, QueueFull, Ticket
+from service.batcher import BatcherClosed, DynamicBatcher, ItemExpired, ItemResult, Refused, Ticket
 from service.errors import (
     BackendFailed,
     ClientClosed,
@@ -42,6 +42,7 @@ from service.errors import (
     ServiceError,
     Unavailable,
 )
+from service.lanes import Lane
 
 _CHARS_PER_TOKEN_ESTIMATE = 3  # admission estimates tokens before tokenizing; English runs ~4 chars/token
 StepsItem = tuple[Prompt, Sequence[str]]
@@ -122,6 +123,9 @@ class ScoreObserver(Protocol):
 
     def on_scored(self, scores: Sequence[float], response_chars: Sequence[int], truncated: Sequence[bool]) -> None: ...
 
+    def on_waited(self, lane: Lane, predicted_s: float, actual_s: float) -> None:
+        """An admitted request's queue wait as admission predicted it and as it was (its slowest pair's)."""
+
 
 def _prompt_chars(prompt: Prompt) -> list[int]:
     if isinstance(prompt, str):
@@ -190,11 +194,14 @@ class Scorer:
         timeout_s: float,
         disconnected: Awaitable[object] | None = None,
         weights: Sequence[float] | None = None,
+        lane: Lane = "bulk",
     ) -> ScoreOutcome:
         """Raw scores for `pairs` in order; raises a ServiceError (see the module docstring).
 
         `timeout_s` is the whole request's budget; `disconnected` completes when the client goes away;
         `weights` combine a multi-objective head's attributes (default: the model card's).
+        `lane` is the batcher lane its pairs queue in. Admission refusals (a full lane, a deadline the work
+        ahead makes unreachable) are Overloaded (429) with the batcher's Retry-After.
         """
         started = time.monotonic()
         formatter = self.formatter
@@ -212,7 +219,7 @@ class Scorer:
             return _encode_all(lambda pair: formatter.encode(*pair), pairs)
 
         encoded, results, tokenized_at = await self._run(
-            len(pairs), self._estimate_tokens(pairs), encode, timeout_s, disconnected
+            len(pairs), self._estimate_tokens(pairs), encode, timeout_s, disconnected, lane
         )
         outcome = self._assemble(encoded, results, started, tokenized_at, combination)
         if self.observer is not None:
@@ -222,7 +229,11 @@ class Scorer:
         return outcome
 
     async def score_steps(
-        self, items: Sequence[StepsItem], timeout_s: float, disconnected: Awaitable[object] | None = None
+        self,
+        items: Sequence[StepsItem],
+        timeout_s: float,
+        disconnected: Awaitable[object] | None = None,
+        lane: Lane = "bulk",
     ) -> StepOutcome:
         """Per-step scores and their aggregates for (prompt, steps) items, in order (a process reward model
         only); raises a ServiceError like `score`."""
@@ -240,7 +251,7 @@ class Scorer:
             return _encode_all(lambda item: step_formatter.encode(*item), items)
 
         encoded, results, tokenized_at = await self._run(
-            len(items), self._estimate_tokens(flat), encode, timeout_s, disconnected
+            len(items), self._estimate_tokens(flat), encode, timeout_s, disconnected, lane
         )
         outcome = StepOutcome(
             [_step_item(e, r) for e, r in zip(encoded, results, strict=True)],
@@ -261,13 +272,14 @@ class Scorer:
         encode: Callable[[], list[Encoded]],
         timeout_s: float,
         disconnected: Awaitable[object] | None,
+        lane: Lane,
     ) -> tuple[list[Encoded], list[ItemResult], float]:
         """Reserve, encode off the event loop, submit and wait: (encoded items, their results, when the
         tokenizing ended)."""
         deadline = time.monotonic() + timeout_s
         try:
-            reservation = self.batcher.reserve(count, estimated_tokens, deadline)
-        except QueueFull as exc:
+            reservation = self.batcher.reserve(count, estimated_tokens, deadline, lane)
+        except Refused as exc:
             raise Overloaded(f"the server is at capacity: {exc}; retry later", exc.retry_after_s) from None
         except BatcherClosed:
             raise Unavailable("the server is shutting down", retry_after_s=1.0) from None
@@ -290,6 +302,8 @@ class Scorer:
                     "the server shut down before this request was scored; retry on another replica",
                     retry_after_s=1.0,
                 ) from None
+        if self.observer is not None:
+            self.observer.on_waited(lane, reservation.predicted_wait_s, max(r.queue_s for r in results))
         return encoded, results, tokenized_at
 
     async def _wait(self, ticket: Ticket, deadline: float, disconnected: Awaitable[object] | None) -> list[ItemResult]:

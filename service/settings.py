@@ -16,7 +16,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.errors import UserError
-from service.batcher import BatcherConfig
+from service.batcher import BatcherConfig, LaneConfig
+from service.lanes import RouteLane
 
 BackendName = Literal["auto", "torch", "onnx"]
 DTypeName = Literal["fp32", "fp16", "bf16"]
@@ -49,8 +50,49 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(default=5.0, ge=0, description="longest a pair waits for a batch to fill")
     workers: int | None = Field(default=None, ge=1, description="backend worker threads; default per device")
     threads_per_worker: int | None = Field(default=None, ge=1, description="torch/onnx threads per worker (CPU)")
-    max_queue_items: int = Field(default=4096, ge=1, description="queued pairs beyond which requests get 429")
-    max_queue_tokens: int = Field(default=2_000_000, ge=1, description="queued tokens beyond which requests get 429")
+    max_queue_items: int = Field(
+        default=4096, ge=1, description="queued bulk pairs beyond which bulk requests get 429 (all pairs, lanes off)"
+    )
+    max_queue_tokens: int = Field(
+        default=2_000_000, ge=1, description="queued bulk tokens beyond which bulk requests get 429"
+    )
+    lanes: bool = Field(
+        default=True,
+        description="priority lanes: interactive pairs run ahead of bulk ones (false: one FIFO for every request)",
+    )
+    interactive_max_queue_items: int = Field(
+        default=256, ge=1, description="queued interactive pairs beyond which interactive requests get 429"
+    )
+    interactive_max_queue_tokens: int = Field(
+        default=131_072, ge=1, description="queued interactive tokens beyond which interactive requests get 429"
+    )
+    bulk_max_pass_over_ms: float = Field(
+        default=500.0,
+        ge=0,
+        description="the longest queued bulk pairs go without a batch while interactive pairs are served first",
+    )
+    interactive_max_pairs: int = Field(
+        default=2, ge=0, description="on routes whose lane is auto, requests of at most this many pairs are interactive"
+    )
+    route_lanes: dict[str, RouteLane] = Field(
+        default={
+            "/v1/gate": "interactive",
+            "/v1/score": "auto",
+            "/v1/rank": "auto",
+            "/v1/compare": "auto",
+            "/get_reward": "bulk",
+            "/classify": "bulk",
+        },
+        description="default lane per route path (interactive, bulk or auto, by size); a request's priority "
+        "field or X-Rmserve-Priority header overrides it; routes not listed are auto. Environment: JSON",
+    )
+    admission_deadline_fraction: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="a request is refused (429) unless its predicted finish (work ahead over the measured drain "
+        "rate) falls within this share of its deadline",
+    )
 
     request_timeout_s: float = Field(default=30.0, gt=0, description="default deadline of a request")
     max_request_timeout_s: float = Field(default=300.0, gt=0, description="cap on a request's own timeout_s")
@@ -96,6 +138,14 @@ class Settings(BaseSettings):
             raise ValueError("device must be cpu, cuda or cuda:N")
         return value
 
+    @field_validator("route_lanes")
+    @classmethod
+    def _check_routes(cls, value: dict[str, RouteLane]) -> dict[str, RouteLane]:
+        for route in value:
+            if not route.startswith("/"):
+                raise ValueError(f"route_lanes keys are paths starting with '/', not {route!r}")
+        return value
+
     @field_validator("dtype", mode="before")
     @classmethod
     def _lower_dtype(cls, value: object) -> object:
@@ -135,9 +185,16 @@ class Settings(BaseSettings):
             max_wait_ms=self.max_wait_ms,
             workers=self.resolved_workers(),
             worker_nice=self.backend_worker_nice,
-            max_queue_items=self.max_queue_items,
-            max_queue_tokens=self.max_queue_tokens,
+            lanes={
+                "interactive": LaneConfig(self.interactive_max_queue_items, self.interactive_max_queue_tokens, 0.0),
+                "bulk": LaneConfig(self.max_queue_items, self.max_queue_tokens, self.bulk_max_pass_over_ms),
+            },
+            deadline_fraction=self.admission_deadline_fraction,
         )
+
+    def route_lane(self, route: str) -> RouteLane:
+        """The default lane of requests to `route` (a path such as /v1/score)."""
+        return self.route_lanes.get(route, "auto")
 
     def effective_timeout_s(self, requested_s: float | None) -> float:
         """A request's deadline in seconds: its own timeout_s capped by max_request_timeout_s."""

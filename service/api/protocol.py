@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from service.lanes import Lane
+
 
 def _encodable(text: str) -> str:
     try:
@@ -24,6 +26,14 @@ Text = Annotated[str, AfterValidator(_encodable)]
 Timeout = Annotated[
     float | None,
     Field(default=None, gt=0, allow_inf_nan=False, description="deadline in seconds; capped by the server's maximum"),
+]
+Priority = Annotated[
+    Lane | None,
+    Field(
+        default=None,
+        description="the queue lane: interactive pairs are served ahead of bulk ones; default: the route's "
+        "(the X-Rmserve-Priority header, then the server's per-route setting)",
+    ),
 ]
 
 
@@ -78,6 +88,7 @@ class ScoreRequest(Strict):
     items: list[ScoreItem] = Field(min_length=1)
     weights: Weights = None
     timeout_s: Timeout = None
+    priority: Priority = None
 
 
 class ItemDetail(BaseModel):
@@ -102,6 +113,7 @@ class RankRequest(Strict):
     top_k: int | None = Field(default=None, ge=1)
     weights: Weights = None
     timeout_s: Timeout = None
+    priority: Priority = None
 
 
 class RankResponse(ModelRef):
@@ -156,6 +168,7 @@ class CompareRequest(Strict):
     pairs: list[ComparePair] | None = Field(default=None, min_length=1)
     weights: Weights = None
     timeout_s: Timeout = None
+    priority: Priority = None
 
     @model_validator(mode="after")
     def _one_form(self) -> CompareRequest:
@@ -212,6 +225,7 @@ class GateRequest(Strict):
     )
     weights: Weights = None
     timeout_s: Timeout = None
+    priority: Priority = None
 
 
 class GateResponse(ModelRef):
@@ -234,6 +248,7 @@ class RewardRequest(BaseModel):
     query: list[Text] = Field(min_length=1)
     prompts: list[Text] | None = None
     labels: list[Any] | None = None
+    priority: Priority = None
 
 
 class RewardResponse(BaseModel):

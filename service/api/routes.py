@@ -32,7 +32,8 @@ from service.api.protocol import (
     ScoreResponse,
 )
 from service.auth import require_api_key
-from service.errors import Unavailable
+from service.errors import InvalidRequest, Unavailable
+from service.lanes import LANES, PRIORITY_HEADER, Lane
 from service.scorer import Timings
 from service.state import ServiceState
 
@@ -44,7 +45,8 @@ _ERROR_DESCRIPTIONS = {
     401: "a missing or wrong API key, when the server has keys (unauthenticated)",
     413: "the body, the item count or a text is over the server's limits, listed by /v1/models (payload_too_large)",
     422: "a field is missing, of the wrong type or out of range (invalid_request)",
-    429: "the server's queue is full (overloaded)",
+    429: "the request's lane is full, or the work queued ahead of it would not let it finish before its deadline "
+    "(overloaded); Retry-After says when it would be admitted",
     500: "the model failed on this batch (backend_error), or a server fault (internal_error)",
     503: "the model is loading, draining or failed (unavailable)",
     504: "the request's deadline (its timeout_s, else the server's) passed before its scores were ready "
@@ -83,6 +85,16 @@ async def _wait_for_disconnect(request: Request) -> None:
             return
 
 
+def _header_priority(request: Request) -> Lane | None:
+    value = request.headers.get(PRIORITY_HEADER)
+    if value is None:
+        return None
+    for lane in LANES:
+        if value.strip().lower() == lane:
+            return lane
+    raise InvalidRequest(f"{PRIORITY_HEADER} must be one of {', '.join(LANES)}, not {value!r}")
+
+
 async def scoring_context(request: Request, state: StateDep) -> AsyncIterator[serving.ScoringContext]:
     """The context of a scoring request; 503 while loading, draining or failed."""
     scorer, model = state.scorer, state.model
@@ -90,9 +102,10 @@ async def scoring_context(request: Request, state: StateDep) -> AsyncIterator[se
         raise Unavailable("the server is shutting down; retry on another replica", retry_after_s=1.0)
     if state.phase != "ready" or scorer is None or model is None:
         raise Unavailable(f"the model is not ready ({state.phase})", retry_after_s=_LOADING_RETRY_S)
+    header_priority = _header_priority(request)
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
     try:
-        yield serving.ScoringContext(scorer, model, state.settings, watcher)
+        yield serving.ScoringContext(scorer, model, state.settings, watcher, request.url.path, header_priority)
     finally:
         watcher.cancel()
 

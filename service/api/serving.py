@@ -30,19 +30,31 @@ from service.api.protocol import (
     prompt_value,
 )
 from service.errors import InvalidRequest
+from service.lanes import Lane, choose_lane
 from service.model_loading import LoadedModel
 from service.scorer import ScoreOutcome, Scorer, Timings
 from service.settings import Settings
 
 
 class ScoringContext:
-    """What one scoring request needs: the scorer, the model's identity and the settings."""
+    """What one scoring request needs: the scorer, the model's identity, the settings, and where the
+    request came from (its route and the priority its header asked for)."""
 
-    def __init__(self, scorer: Scorer, model: LoadedModel, settings: Settings, disconnected: Awaitable[object]) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        model: LoadedModel,
+        settings: Settings,
+        disconnected: Awaitable[object],
+        route: str,
+        header_priority: Lane | None,
+    ) -> None:
         self.scorer = scorer
         self.model = model
         self.settings = settings
         self.disconnected = disconnected
+        self.route = route
+        self.header_priority = header_priority
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -54,12 +66,22 @@ class ScoringContext:
         card = self.model.folder.card
         return card.calibration.temperature if card is not None and card.calibration is not None else None
 
+    def lane(self, priority: Lane | None, pairs: int) -> Lane:
+        """The lane of this request: its body's priority, else its header's, else the route's default."""
+        s = self.settings
+        requested = priority if priority is not None else self.header_priority
+        return choose_lane(requested, s.route_lane(self.route), pairs, s.interactive_max_pairs, s.lanes)
+
     async def run(
-        self, pairs: Sequence[tuple[Prompt, str]], timeout_s: float | None, weights: Sequence[float] | None = None
+        self,
+        pairs: Sequence[tuple[Prompt, str]],
+        timeout_s: float | None,
+        priority: Lane | None,
+        weights: Sequence[float] | None = None,
     ) -> ScoreOutcome:
-        return await self.scorer.score(
-            pairs, self.settings.effective_timeout_s(timeout_s), self.disconnected, weights=weights
-        )
+        timeout = self.settings.effective_timeout_s(timeout_s)
+        lane = self.lane(priority, len(pairs))
+        return await self.scorer.score(pairs, timeout, self.disconnected, weights=weights, lane=lane)
 
 
 def _details(outcome: ScoreOutcome) -> list[ItemDetail]:
@@ -88,13 +110,15 @@ def group_zscores(scores: Sequence[float]) -> list[float]:
 
 async def score(ctx: ScoringContext, request: ScoreRequest) -> tuple[ScoreResponse, Timings]:
     pairs = [(prompt_value(item.prompt), item.response) for item in request.items]
-    outcome = await ctx.run(pairs, request.timeout_s, request.weights)
+    outcome = await ctx.run(pairs, request.timeout_s, request.priority, request.weights)
     return ScoreResponse(**ctx.identity, scores=outcome.scores, items=_details(outcome)), outcome.timings
 
 
 async def rank(ctx: ScoringContext, request: RankRequest) -> tuple[RankResponse, Timings]:
     prompt = prompt_value(request.prompt)
-    outcome = await ctx.run([(prompt, response) for response in request.responses], request.timeout_s, request.weights)
+    outcome = await ctx.run(
+        [(prompt, response) for response in request.responses], request.timeout_s, request.priority, request.weights
+    )
     scores = outcome.scores
     # Best first; a stable sort breaks ties by the lower index.
     ranking = sorted(range(len(scores)), key=lambda i: -scores[i])
@@ -115,7 +139,7 @@ async def compare(ctx: ScoringContext, request: CompareRequest) -> tuple[Compare
     for c in comparisons:
         prompt = prompt_value(c.prompt)
         pairs += [(prompt, c.response_a), (prompt, c.response_b)]
-    outcome = await ctx.run(pairs, request.timeout_s, request.weights)
+    outcome = await ctx.run(pairs, request.timeout_s, request.priority, request.weights)
     s = outcome.scores
     temperature = ctx.temperature
     results = []
@@ -138,7 +162,9 @@ async def compare(ctx: ScoringContext, request: CompareRequest) -> tuple[Compare
 
 async def gate(ctx: ScoringContext, request: GateRequest) -> tuple[GateResponse, Timings]:
     threshold = request.threshold if request.threshold is not None else ctx.settings.gate_threshold
-    outcome = await ctx.run([(prompt_value(request.prompt), request.response)], request.timeout_s, request.weights)
+    outcome = await ctx.run(
+        [(prompt_value(request.prompt), request.response)], request.timeout_s, request.priority, request.weights
+    )
     value = outcome.scores[0]
     allow = value >= threshold
     body = GateResponse(
@@ -164,7 +190,7 @@ async def get_reward(ctx: ScoringContext, request: RewardRequest) -> tuple[Rewar
     if prompts is not None and len(prompts) != len(request.query):
         raise InvalidRequest(f"prompts has {len(prompts)} entries but query has {len(request.query)}")
     pairs = [split_query(q, prompts[i] if prompts else None) for i, q in enumerate(request.query)]
-    outcome = await ctx.run(list(pairs), None)
+    outcome = await ctx.run(list(pairs), None, request.priority)
     return (
         RewardResponse(
             rewards=outcome.scores, scores=outcome.scores, extra_logs=attribute_logs(outcome), **ctx.identity

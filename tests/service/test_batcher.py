@@ -15,6 +15,7 @@ from models.formatting import EncodedPair
 from service.batcher import (
     BatcherClosed,
     BatcherConfig,
+    DeadlineUnreachable,
     DynamicBatcher,
     ItemExpired,
     QueueFull,
@@ -22,7 +23,7 @@ from service.batcher import (
 )
 from service.cost_model import CostModel
 from service.settings import Settings
-from tests.service.fault_backends import FailingBackend, FakeBackend, reference_score
+from tests.service.fault_backends import BlockingBackend, FailingBackend, FakeBackend, reference_score
 
 
 def pair(n_tokens: int, salt: int = 0) -> EncodedPair:
@@ -279,3 +280,99 @@ def test_workers_run_below_the_process_priority_and_a_replaced_worker_is_not_low
     assert batcher.worker_restarts == 1
     assert backend.niceness == [process_nice + 3, process_nice + 3]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process_nice
+
+
+class SleepingBackend(FakeBackend):
+    """Each pass sleeps `pass_s` (at least that long: the bound the ordering tests rely on), then scores."""
+
+    def __init__(self, pass_s: float) -> None:
+        super().__init__()
+        self.pass_s = pass_s
+
+    def score(self, batch: Sequence[EncodedPair]) -> np.ndarray:
+        time.sleep(self.pass_s)  # the simulated forward pass
+        return super().score(batch)
+
+
+def test_interactive_pairs_run_before_bulk_pairs_queued_earlier() -> None:
+    backend = BlockingBackend()
+    batcher = DynamicBatcher(backend, config(max_batch_size=1, bulk_max_pass_over_ms=60_000))
+    backend.gate.clear()
+    batcher.start()
+    try:
+        running = batcher.submit([pair(10, salt=0)], far_deadline(), "bulk")
+        backend.wait_entered(1)  # the only worker is inside this bulk pass
+        bulk = batcher.submit([pair(20, salt=i) for i in range(5)], far_deadline(), "bulk")
+        interactive = batcher.submit([pair(30, salt=i) for i in range(2)], far_deadline(), "interactive")
+        backend.gate.set()
+        results([*running.futures, *bulk.futures, *interactive.futures])
+    finally:
+        batcher.close()
+    assert [b[0].num_tokens for b in backend.batches] == [10, 30, 30, 20, 20, 20, 20, 20]
+
+
+def test_bulk_is_not_starved_by_a_flood_of_interactive_pairs() -> None:
+    pass_s, pass_over_ms = 0.01, 200.0
+    backend = SleepingBackend(pass_s)
+    batcher = DynamicBatcher(backend, config(max_batch_size=1, bulk_max_pass_over_ms=pass_over_ms))
+    flood = batcher.submit([pair(30, salt=i) for i in range(100)], far_deadline(), "interactive")
+    bulk = batcher.submit([pair(20)], far_deadline(), "bulk")
+    batcher.start()
+    try:
+        results(bulk.futures)
+        assert not all(f.done() for f in flood.futures), "the bulk pair waited for the whole flood"
+        results(flood.futures)
+    finally:
+        batcher.close()
+    position = [b[0].num_tokens for b in backend.batches].index(20)
+    # Every pass takes at least pass_s, so at most pass_over_ms / pass_s interactive passes can start before
+    # the bulk pair is overdue, plus the one running when it becomes so.
+    assert 1 <= position <= pass_over_ms / 1000 / pass_s + 1
+
+
+def test_admission_refuses_a_request_whose_deadline_the_work_ahead_makes_unreachable() -> None:
+    # Unmeasured, the drain rate is the cost model's for single pairs of 128 tokens: here 1,000 tokens/s.
+    slow = CostModel.assumed(overhead_s=0.0, per_token_s=1e-3)
+    batcher = DynamicBatcher(FakeBackend(), config(admission_deadline_fraction=0.8), cost_model=slow)
+    assert batcher.drain_tokens_per_s() == pytest.approx(1000.0)
+    batcher.submit([pair(100, salt=i) for i in range(50)], far_deadline(), "bulk")  # 5,000 tokens: 5 s of work
+    now = time.monotonic()
+    with pytest.raises(DeadlineUnreachable) as refused:
+        batcher.reserve(1, 100, now + 2.0, "bulk")
+    # It would finish in 5.1 s, and may take 0.8 x 2 s: room comes back after about 3.5 s of draining.
+    assert refused.value.retry_after_s == pytest.approx(3.5, abs=0.05)
+    with batcher.reserve(1, 100, now + 10.0, "bulk") as admitted:
+        assert admitted.predicted_wait_s == pytest.approx(5.0)
+    # The bulk work is not ahead of an interactive request: only its own lane's (empty) queue is.
+    with batcher.reserve(1, 100, now + 2.0, "interactive") as interactive:
+        assert interactive.predicted_wait_s == 0.0
+    batcher.close(drain=False)
+
+
+def test_each_lane_has_its_own_bounds() -> None:
+    batcher = DynamicBatcher(FakeBackend(), config(max_queue_items=4, interactive_max_queue_items=2))
+    batcher.submit([pair(10, salt=i) for i in range(4)], far_deadline(), "bulk")
+    with pytest.raises(QueueFull):
+        batcher.reserve(1, 10, far_deadline(), "bulk")
+    # A full bulk lane leaves the interactive lane its room.
+    first = batcher.reserve(2, 20, far_deadline(), "interactive")
+    with pytest.raises(QueueFull):
+        batcher.reserve(1, 10, far_deadline(), "interactive")
+    first.submit([pair(10), pair(11)])
+    assert batcher.lane_queued_items("interactive") == 2 and batcher.lane_queued_items("bulk") == 4
+    batcher.close(drain=False)
+
+
+def test_the_drain_rate_is_measured_from_the_batches_that_ran() -> None:
+    pass_s, tokens = 0.01, 50
+    optimistic = CostModel.assumed(overhead_s=0.0, per_token_s=1e-9)  # a million times too fast
+    batcher = DynamicBatcher(SleepingBackend(pass_s), config(max_batch_size=1), cost_model=optimistic)
+    ticket = batcher.submit([pair(tokens, salt=i) for i in range(40)], far_deadline())
+    batcher.start()
+    try:
+        results(ticket.futures)
+    finally:
+        batcher.close()
+    # A pass takes at least pass_s, so one worker drains at most tokens / pass_s; the overheads of a cycle
+    # (planning, settling) make it a little less, never more.
+    assert 0.2 * tokens / pass_s < batcher.drain_tokens_per_s() <= tokens / pass_s

@@ -39,7 +39,13 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
 def blocked(tiny_encoder_dir: Path) -> Iterator[tuple[TestClient, BlockingBackend]]:
     backend = BlockingBackend()
     settings = Settings(
-        model=tiny_encoder_dir, workers=1, max_batch_size=1, max_queue_items=3, profile_budget_s=0, max_wait_ms=0
+        model=tiny_encoder_dir,
+        workers=1,
+        max_batch_size=1,
+        max_queue_items=3,
+        interactive_max_queue_items=3,
+        profile_budget_s=0,
+        max_wait_ms=0,
     )
     with serving(settings, backend) as client:
         yield client, backend
@@ -97,7 +103,8 @@ def test_a_full_queue_refuses_with_429_and_retry_after(blocked: tuple[TestClient
         backend.gate.set()
         answers = [f.result() for f in [running, *queued]]
     assert [a.status_code for a in answers] == [200] * 4
-    assert 'rmserve_rejections_total{reason="queue_full"} 1.0' in client.get("/metrics").text
+    # One pair: the interactive lane (the route's default is by size), whose own bound refused it.
+    assert 'rmserve_rejections_total{lane="interactive",reason="queue_full"} 1.0' in client.get("/metrics").text
 
 
 def test_a_failing_batch_fails_only_its_request(tiny_encoder_dir: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.api.protocol import ModelRef, Prompt, Strict, Text, Timeout
+from service.api.protocol import ModelRef, Priority, Prompt, Strict, Text, Timeout
 
 Step = Annotated[Text, Field(min_length=1)]
 Steps = Annotated[list[Step], Field(min_length=1, description="the response's steps, in order (none empty)")]
@@ -44,6 +44,7 @@ class ScoreStepsRequest(Strict):
     steps: Steps | None = None
     items: list[StepsItem] | None = Field(default=None, min_length=1)
     timeout_s: Timeout = None
+    priority: Priority = None
 
     @model_validator(mode="after")
     def _one_form(self) -> ScoreStepsRequest:

@@ -28,6 +28,6 @@ def _result(item: StepScoredItem) -> StepsResult:
 async def score_steps(ctx: ScoringContext, request: ScoreStepsRequest) -> tuple[ScoreStepsResponse, Timings]:
     items = [(prompt_value(item.prompt), list(item.steps)) for item in request.all_items()]
     timeout_s = ctx.settings.effective_timeout_s(request.timeout_s)
-    outcome = await ctx.scorer.score_steps(items, timeout_s, ctx.disconnected)
+    outcome = await ctx.scorer.score_steps(items, timeout_s, ctx.disconnected, ctx.lane(request.priority, len(items)))
     body = ScoreStepsResponse(**ctx.identity, results=[_result(item) for item in outcome.items])
     return body, outcome.timings
