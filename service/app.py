@@ -30,7 +30,7 @@ from service.backends.base import Backend, StepBackend
 from service.batcher import DynamicBatcher
 from service.cost_model import profile_backend, profile_grid
 from service.errors import install_error_handlers
-from service.limits import BodySizeLimit
+from service.limits import BodyBudget, BodySizeLimit
 from service.metrics import Metrics
 from service.model_loading import LoadedModel, load_model
 from service.scorer import Scorer, ScorerLimits
@@ -137,6 +137,7 @@ def start_service(state: ServiceState, backend: Backend | None, freeze_gc: bool 
     batcher = _warm_up_and_profile(model, settings)
     batcher.observer = state.metrics
     state.metrics.busy_workers.set_function(batcher.busy_workers)
+    state.metrics.drain_rate.set_function(batcher.drain_tokens_per_s)
     batcher.start()
     state.batcher = batcher
     stats = model.folder.card.score_stats if model.folder.card else None
@@ -212,6 +213,8 @@ def create_app(settings: Settings, backend: Backend | None = None, freeze_gc: bo
     app.include_router(scoring)
     app.include_router(score_steps_router)
     app.include_router(probes)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_body_bytes=settings.max_body_bytes, budget=BodyBudget(settings.max_inflight_body_bytes)
+    )
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app

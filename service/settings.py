@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.errors import UserError
@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         default=200_000, ge=1, description="cap per prompt/response, checked pre-tokenizing"
     )
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="request body cap, checked pre-parsing")
+    max_inflight_body_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="bytes of request bodies held at once across all connections (being read or being answered); "
+        "past it new bodies get 503 with Retry-After before they are read. At least max_body_bytes",
+    )
 
     gate_threshold: float = Field(default=0.0, description="default threshold of /v1/gate (raw score)")
     api_keys: str = Field(default="", description="comma-separated bearer keys; empty = no authentication")
@@ -137,6 +143,14 @@ class Settings(BaseSettings):
         if not _DEVICE_PATTERN.match(value):
             raise ValueError("device must be cpu, cuda or cuda:N")
         return value
+
+    @model_validator(mode="after")
+    def _check_body_budget(self) -> Settings:
+        if self.max_inflight_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                "max_inflight_body_bytes must be at least max_body_bytes (else a body at the cap never fits)"
+            )
+        return self
 
     @field_validator("route_lanes")
     @classmethod

@@ -48,7 +48,8 @@ _ERROR_DESCRIPTIONS = {
     429: "the request's lane is full, or the work queued ahead of it would not let it finish before its deadline "
     "(overloaded); Retry-After says when it would be admitted",
     500: "the model failed on this batch (backend_error), or a server fault (internal_error)",
-    503: "the model is loading, draining or failed (unavailable)",
+    503: "the model is loading, draining or failed (unavailable), or the bodies being read across connections "
+    "are at the server's limit (overloaded); Retry-After says when to come back",
     504: "the request's deadline (its timeout_s, else the server's) passed before its scores were ready "
     "(deadline_exceeded)",
 }

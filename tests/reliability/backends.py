@@ -4,9 +4,11 @@ Each one scores with `tests.service.fault_backends.reference_score` (a function 
 so a test can check every answer without a model. Their knobs come from environment variables set by the
 test that starts the server:
 
-- `slow_backend`: every forward pass sleeps `RELIABILITY_PASS_MS` milliseconds, whatever its size. With
-  `max_batch_size=1` and `workers=W` the saturation rate is known: W * 1000 / RELIABILITY_PASS_MS requests
-  per second, independent of how busy the machine's CPUs are (the pass sleeps, it does not compute).
+- `slow_backend`: every forward pass sleeps `RELIABILITY_PASS_MS` milliseconds, whatever its size, plus
+  `RELIABILITY_PAIR_MS` (default 0) per pair. With `max_batch_size=1` and `workers=W` the saturation rate
+  is known: W * 1000 / (RELIABILITY_PASS_MS + RELIABILITY_PAIR_MS) requests per second, independent of how
+  busy the machine's CPUs are (the pass sleeps, it does not compute); with a per-pair cost, batching
+  does not change the drain rate either.
 - `poisoned_backend`: a pass holding a pair of exactly `RELIABILITY_POISON_TOKENS` tokens raises
   `BackendError`; one holding a pair of exactly `RELIABILITY_KILL_TOKENS` tokens raises `WorkerKill`, a
   BaseException that the batcher's per-batch `except Exception` does not catch, so it kills the worker
@@ -28,6 +30,7 @@ from service.settings import Settings
 from tests.service.fault_backends import FakeBackend, reference_score
 
 PASS_MS_ENV = "RELIABILITY_PASS_MS"
+PAIR_MS_ENV = "RELIABILITY_PAIR_MS"
 POISON_TOKENS_ENV = "RELIABILITY_POISON_TOKENS"
 KILL_TOKENS_ENV = "RELIABILITY_KILL_TOKENS"
 
@@ -43,14 +46,15 @@ class WorkerKill(BaseException):
 
 
 class SlowBackend(FakeBackend):
-    """Each pass sleeps `pass_s` seconds, then scores with `reference_score`."""
+    """Each pass sleeps `pass_s` seconds plus `pair_s` per pair, then scores with `reference_score`."""
 
-    def __init__(self, pass_s: float) -> None:
+    def __init__(self, pass_s: float, pair_s: float = 0.0) -> None:
         super().__init__()
         self.pass_s = pass_s
+        self.pair_s = pair_s
 
     def score(self, batch: Sequence[EncodedPair]) -> np.ndarray:
-        time.sleep(self.pass_s)  # the simulated forward pass
+        time.sleep(self.pass_s + self.pair_s * len(batch))  # the simulated forward pass
         return reference_scores(batch)
 
 
@@ -72,8 +76,9 @@ class PoisonedBackend(FakeBackend):
 
 
 def slow_backend(folder: ModelFolder, settings: Settings) -> SlowBackend:
-    """backend_factory: a SlowBackend whose passes take $RELIABILITY_PASS_MS milliseconds."""
-    return SlowBackend(float(os.environ[PASS_MS_ENV]) / 1000.0)
+    """backend_factory: a SlowBackend whose passes take $RELIABILITY_PASS_MS milliseconds plus
+    $RELIABILITY_PAIR_MS per pair."""
+    return SlowBackend(float(os.environ[PASS_MS_ENV]) / 1000.0, float(os.environ.get(PAIR_MS_ENV, "0")) / 1000.0)
 
 
 def poisoned_backend(folder: ModelFolder, settings: Settings) -> PoisonedBackend:

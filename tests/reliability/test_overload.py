@@ -49,6 +49,7 @@ def slow_server(tiny_encoder_dir: Path, log_dir: Path) -> Iterator[ServerProcess
         "max_batch_size": "1",
         "max_wait_ms": "0",
         "max_queue_items": str(MAX_QUEUE_ITEMS),
+        "interactive_max_queue_items": str(MAX_QUEUE_ITEMS),  # single-pair requests queue in the interactive lane
         "request_timeout_s": str(REQUEST_TIMEOUT_S),
         "profile_budget_s": "0",
         "log_level": "warning",

@@ -46,6 +46,7 @@ def gated_settings(grace_s: float) -> dict[str, str]:
         "max_batch_size": "1",
         "max_wait_ms": "0",
         "max_queue_items": str(4 * IN_FLIGHT),
+        "interactive_max_queue_items": str(4 * IN_FLIGHT),  # single-pair requests queue in the interactive lane
         "request_timeout_s": "300",
         "shutdown_grace_s": str(grace_s),
         "profile_budget_s": "0",
