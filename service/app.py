@@ -213,8 +213,8 @@ def create_app(settings: Settings, backend: Backend | None = None, freeze_gc: bo
     app.include_router(scoring)
     app.include_router(score_steps_router)
     app.include_router(probes)
-    app.add_middleware(
-        BodySizeLimit, max_body_bytes=settings.max_body_bytes, budget=BodyBudget(settings.max_inflight_body_bytes)
-    )
+    body_budget = BodyBudget(settings.max_inflight_body_bytes)
+    state.metrics.body_bytes_held.set_function(lambda: body_budget.held_bytes)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes, budget=body_budget)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app

@@ -91,6 +91,11 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.body_bytes_held = Gauge(
+            "rmserve_request_body_bytes_held",
+            "bytes of request bodies held by requests in progress (limit: max_inflight_body_bytes)",
+            registry=r,
+        )
         self.drain_rate = Gauge(
             "rmserve_drain_tokens_per_second",
             "measured drain rate (real tokens/s) that admission divides the work ahead by",

@@ -1,8 +1,9 @@
 """A small open- and closed-loop HTTP driver that keeps every request's outcome, so that tests can check
 each answer (its status, its scores against the reference, its Retry-After) and count lost ones.
 
-Requests are POST bodies to one path (/v1/score unless told otherwise). Open loop: request i is sent at start + i / rate, whatever the
-server's state (arrivals do not wait for answers), each on a pooled or new connection.
+Requests are POST bodies to one path (/v1/score unless told otherwise). Open loop: request i is sent at
+start + i / rate, whatever the server's state (arrivals do not wait for answers), each on a pooled or new
+connection.
 """
 
 from __future__ import annotations
