@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 
 import httpx
 
@@ -22,7 +22,7 @@ from rmserve.errors import (
     UnexpectedResponseError,
     error_for_status,
 )
-from rmserve.types import JSON
+from rmserve.types import JSON, PRIORITY_HEADER, Priority
 
 T = TypeVar("T")
 
@@ -68,7 +68,10 @@ class ClientConfig:
     `timeout_s` is the total time of one call (all its chunks, retries and waits); it is also sent to the
     server as the request's deadline. `max_items_per_request` and `max_body_bytes` bound each request; left
     None, they are read once from the server's /v1/models ("limits"), else the defaults of this module.
-    `max_concurrency` bounds the requests one call has in flight.
+    `max_concurrency` bounds the requests one call has in flight. `priority` is the server lane every
+    request of this client asks for (the `X-Rmserve-Priority` header): "interactive" for a latency-bound
+    caller such as a chat product's safety gate, "bulk" for an RL trainer; None leaves it to the server's
+    default for the route (by request size on /v1/score).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -79,6 +82,7 @@ class ClientConfig:
     max_body_bytes: int | None = None
     max_concurrency: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    priority: Priority | None = None
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.connect_timeout_s <= 0:
@@ -87,11 +91,15 @@ class ClientConfig:
             raise ValueError("max_concurrency and retry.max_attempts must be at least 1")
         if self.max_items_per_request is not None and self.max_items_per_request < 1:
             raise ValueError("max_items_per_request must be at least 1")
+        if self.priority is not None and self.priority not in get_args(Priority):
+            raise ValueError(f"priority must be one of {', '.join(get_args(Priority))}")
 
     def headers(self) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        if self.priority is not None:
+            headers[PRIORITY_HEADER] = self.priority
         return headers
 
 

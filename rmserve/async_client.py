@@ -37,6 +37,7 @@ from rmserve.types import (
     Comparison,
     GateResult,
     Pair,
+    Priority,
     Prompt,
     RankResult,
     ScoreResult,
@@ -70,6 +71,7 @@ class AsyncRewardClient:
         max_body_bytes: int | None = None,
         max_concurrency: int = 4,
         retry: RetryPolicy | None = None,
+        priority: Priority | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = ClientConfig(
@@ -81,6 +83,7 @@ class AsyncRewardClient:
             max_body_bytes=max_body_bytes,
             max_concurrency=max_concurrency,
             retry=retry or RetryPolicy(),
+            priority=priority,
         )
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -103,6 +106,7 @@ class AsyncRewardClient:
             max_body_bytes=config.max_body_bytes,
             max_concurrency=config.max_concurrency,
             retry=config.retry,
+            priority=config.priority,
             transport=transport,
         )
 

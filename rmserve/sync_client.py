@@ -38,6 +38,7 @@ from rmserve.types import (
     Comparison,
     GateResult,
     Pair,
+    Priority,
     Prompt,
     RankResult,
     ScoreResult,
@@ -72,6 +73,7 @@ class RewardClient:
         max_body_bytes: int | None = None,
         max_concurrency: int = 4,
         retry: RetryPolicy | None = None,
+        priority: Priority | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = ClientConfig(
@@ -83,6 +85,7 @@ class RewardClient:
             max_body_bytes=max_body_bytes,
             max_concurrency=max_concurrency,
             retry=retry or RetryPolicy(),
+            priority=priority,
         )
         self._http = httpx.Client(
             base_url=base_url,
@@ -106,6 +109,7 @@ class RewardClient:
             max_body_bytes=config.max_body_bytes,
             max_concurrency=config.max_concurrency,
             retry=config.retry,
+            priority=config.priority,
             transport=transport,
         )
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from rmserve.errors import UnexpectedResponseError
+
+Priority: TypeAlias = Literal["interactive", "bulk"]  # the server's lanes (service.lanes), said again: no server import
+PRIORITY_HEADER = "X-Rmserve-Priority"
 
 Message: TypeAlias = Mapping[str, Any]
 Prompt: TypeAlias = str | Sequence[Message]

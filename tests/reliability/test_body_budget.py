@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from models.formatting import PairFormatter
-from tests.reliability.conftest import ServerProcess, expected_score, record_figures, rerun_command, start_server
+from rmserve import OverloadedError, RetryPolicy, RewardClient
+from tests.reliability.conftest import (
+    ServerProcess,
+    expected_score,
+    record_figures,
+    rerun_command,
+    start_server,
+    wait_until,
+)
 
 MIB = 1024 * 1024
 MAX_BODY_BYTES = 4 * MIB
@@ -161,3 +170,45 @@ def test_bodies_past_the_budget_are_refused_before_they_are_read(
         note=f"{len(early)} bodies refused (503 + Retry-After) before they were read; the {len(late)} that fit "
         "the budget were read and scored",
     )
+
+
+def hold_uploads(url: str, count: int) -> list[socket.socket]:
+    """`count` connections that declare a near-cap body and send only its first KiB (they hold the budget)."""
+    parts = urlsplit(url)
+    held = []
+    for index in range(count):
+        body = padded_body(index)
+        connection = socket.create_connection((parts.hostname, parts.port))
+        head = (
+            f"POST /v1/score HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        connection.sendall(head + body[:FIRST_PIECE_BYTES])
+        held.append(connection)
+    return held
+
+
+def test_the_client_reads_a_budget_refusal_as_overload_and_succeeds_once_bodies_are_released(
+    budget_server: ServerProcess,
+) -> None:
+    server = budget_server
+    held = hold_uploads(server.url, ADMITTED)
+    wait_until(
+        lambda: server.metric("rmserve_request_body_bytes_held") == ADMITTED * BODY_BYTES,
+        what="the budget held by the stalled uploads",
+    )
+    # One request near the cap: the server answers 503 before reading it, and closes; the client, still
+    # uploading, must read that answer rather than report a broken connection.
+    pairs = [("Summarise the plot of Hamlet.", "word " * 38_000) for _ in range(20)]
+    try:
+        with RewardClient(server.url, retry=RetryPolicy(max_attempts=1)) as client:
+            with pytest.raises(OverloadedError) as refused:
+                client.score(pairs)
+            assert refused.value.status_code == 503 and refused.value.retry_after_s == 1.0
+            assert refused.value.error_type == "overloaded"
+    finally:
+        for connection in held:
+            connection.close()
+    wait_until(lambda: server.metric("rmserve_request_body_bytes_held") == 0, what="the budget given back")
+    with RewardClient(server.url, retry=RetryPolicy(max_attempts=1)) as client:
+        assert len(client.score(pairs).scores) == len(pairs)

@@ -150,6 +150,20 @@ def test_compare_gate_models_health_and_the_api_key(server: FakeRewardServer) ->
     assert all(r.headers["authorization"] == "Bearer s3cret" for r in server.requests)
 
 
+def test_the_priority_goes_in_every_request_header(server: FakeRewardServer) -> None:
+    client, _ = make_client(server, priority="interactive")
+    with client:
+        client.gate("q", "a response")
+        client.score([("q", "a"), ("q", "b")])
+    assert [r.headers["x-rmserve-priority"] for r in server.requests if r.method == "POST"] == ["interactive"] * 2
+    plain, _ = make_client(server)
+    with plain:
+        plain.gate("q", "a response")
+    assert "x-rmserve-priority" not in server.requests[-1].headers  # the server's per-route default applies
+    with pytest.raises(ValueError, match="priority"):
+        RewardClient(priority="urgent")  # type: ignore[arg-type]
+
+
 def test_compare_batch_chunks_by_scored_items_and_keeps_order(server: FakeRewardServer) -> None:
     client, _ = make_client(server, max_items_per_request=8, max_body_bytes=1 << 20)
     messages = [{"role": "user", "content": "hi"}]
