@@ -131,6 +131,13 @@ def test_settings_become_rmserve_environment_variables(rendered: dict[str, list[
     assert gpu_env["RMSERVE_BEHIND_GATEWAY"] == "false"
     assert env["RMSERVE_BEHIND_GATEWAY"] == "true"
     assert gpu_env["RMSERVE_DTYPE"] == "fp16"
+    # A map setting is JSON, which pydantic-settings parses into the dict field (Settings.route_lanes).
+    assert json.loads(gpu_env["RMSERVE_ROUTE_LANES"]) == {
+        "/v1/gate": "interactive",
+        "/v1/score": "bulk",
+        "/classify": "bulk",
+    }
+    assert gpu_env["RMSERVE_BULK_MAX_PASS_OVER_MS"] == "250"
     # Every variable is set once: the chart-managed names cannot also come from settings.
     names = [e["name"] for e in server_container(rendered["gpu-queue-depth"])["env"]]
     assert len(names) == len(set(names))

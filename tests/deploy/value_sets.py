@@ -41,6 +41,10 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "onnx_providers": ["CUDAExecutionProvider", "CPUExecutionProvider"],
             "request_timeout_s": 20,
             "max_request_timeout_s": 25,
+            "interactive_max_queue_items": 512,
+            "bulk_max_pass_over_ms": 250,
+            "route_lanes": {"/v1/gate": "interactive", "/v1/score": "bulk", "/classify": "bulk"},
+            "max_inflight_body_bytes": 536870912,
         },
         "resources": {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"memory": "16Gi"}},
         "autoscaling": {

@@ -75,6 +75,8 @@ settings, such as onnx_providers, are comma-separated strings), everything else 
 {{- if eq (floor .) . }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
 {{- else if kindIs "slice" . }}
 {{- join "," . }}
+{{- else if kindIs "map" . }}
+{{- toJson . }}
 {{- else }}
 {{- . }}
 {{- end }}
