@@ -10,9 +10,11 @@ hands back one `concurrent.futures.Future` per pair.
 - Admission: `reserve(items, tokens, deadline, lane)` refuses work when the lane, counted in pairs and in
   tokens, would overflow (QueueFull), and when the request is predicted to finish after its deadline
   (DeadlineUnreachable): the tokens queued, reserved and running ahead of it (in its lane and the lanes
-  served before it) plus its own, over the measured drain rate (`drain_tokens_per_s`: real tokens per
-  second of a worker's whole cycle, from coming back for work to settling the batch, times the workers),
-  must fit in `deadline_fraction` of the time left. Both refusals say when to come back (`retry_after_s`,
+  served before it) plus its own, over the drain rate its lane gets, must fit in `deadline_fraction` of
+  the time left. The drain rate is measured (`drain_tokens_per_s`: real tokens per second of a worker's
+  whole cycle, from coming back for work to settling the batch, times the workers); a lane gets the share
+  of it that the lanes before it did not take in recent batches (`lane_share`), since pairs that arrive
+  in those lanes later still go first. Both refusals say when to come back (`retry_after_s`,
   from the same estimate). Callers reserve before tokenizing, with an estimate, so a refused request
   costs nothing; a request always fits when nothing is ahead of it, so none is refused forever. The
   `Reservation` is a context manager that holds the room, queues the pairs (`submit`), and on exit gives
@@ -75,6 +77,8 @@ _PLAN_WINDOW_BATCHES = 4
 _LARGER_BATCH_MIN_GAIN = 1.05
 # Share of a new batch in the drain-rate averages: follows a change of load in about ten batches.
 _DRAIN_RATE_WEIGHT = 0.1
+# The least share of the drain rate a lane is predicted to get (the pass-over bound guarantees bulk some).
+_MIN_LANE_SHARE = 0.05
 # Before any batch has run, the drain rate is the cost model's for single pairs of this length (the
 # slowest way to run them, so the first admissions err on the side of refusing).
 _INITIAL_RATE_LENGTH = 128
@@ -299,6 +303,7 @@ class DynamicBatcher:
         # The drain rate: averages of a worker's real tokens per batch and of its seconds per batch cycle.
         self._cycle_tokens = 0.0
         self._cycle_s = 0.0
+        self._lane_tokens = dict.fromkeys(LANES, 0.0)  # average real tokens per batch that went to each lane
         self._initial_rate = config.workers * _INITIAL_RATE_LENGTH / self.cost_model.predict_s(1, _INITIAL_RATE_LENGTH)
 
     # ----------------------------------------------------------------- lifecycle
@@ -348,10 +353,27 @@ class DynamicBatcher:
         with self._cond:
             return self._drain_rate()
 
+    def lane_share(self, lane: Lane) -> float:
+        """The share of the drain rate `lane` is predicted to get: what recent batches left to it and the
+        lanes after it (1 for the first lane; at least 5%)."""
+        with self._cond:
+            return self._lane_share(lane)
+
     def _drain_rate(self) -> float:
         if self._cycle_s <= 0:
             return self._initial_rate
         return self.config.workers * self._cycle_tokens / self._cycle_s
+
+    def _lane_share(self, lane: Lane) -> float:
+        total = sum(self._lane_tokens.values())
+        if total <= 0:
+            return 1.0
+        earlier = 0.0
+        for name in LANES:
+            if name == lane:
+                break
+            earlier += self._lane_tokens[name]
+        return max(_MIN_LANE_SHARE, 1.0 - earlier / total)
 
     @property
     def worker_restarts(self) -> int:
@@ -395,7 +417,7 @@ class DynamicBatcher:
                 raise BatcherClosed("the server is shutting down")
             queue = self._lanes[lane]
             bounds = queue.config
-            rate = self._drain_rate()
+            rate = self._drain_rate() * self._lane_share(lane)
             lane_items = queue.queued_items + queue.reserved_items
             lane_tokens = queue.queued_tokens + queue.reserved_tokens
             if lane_items and (
@@ -683,7 +705,7 @@ class DynamicBatcher:
                 score = float(scores[index]) if scores is not None else math.nan
                 item.future.set_result(ItemResult(score, wait_s, forward_s, len(batch), batch_id, value))
             settled = True
-            self._measure_drain(sum(lengths), time.monotonic() - cycle_started)
+            self._measure_drain(batch[0].lane, sum(lengths), time.monotonic() - cycle_started)
             self.observer.on_batch(batch[0].lane, len(batch), sum(lengths), padded, forward_s, waits)
         finally:
             if not settled:
@@ -692,12 +714,14 @@ class DynamicBatcher:
                     if not item.future.done():
                         item.future.set_exception(WorkerDied("the worker running this batch died"))
 
-    def _measure_drain(self, tokens: int, cycle_s: float) -> None:
+    def _measure_drain(self, lane: Lane, tokens: int, cycle_s: float) -> None:
+        w = _DRAIN_RATE_WEIGHT
         with self._cond:
+            for name in LANES:
+                self._lane_tokens[name] = (1 - w) * self._lane_tokens[name] + w * (tokens if name == lane else 0)
             if self._cycle_s <= 0:
                 self._cycle_tokens, self._cycle_s = float(tokens), cycle_s
             else:
-                w = _DRAIN_RATE_WEIGHT
                 self._cycle_tokens = (1 - w) * self._cycle_tokens + w * tokens
                 self._cycle_s = (1 - w) * self._cycle_s + w * cycle_s
 

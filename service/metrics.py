@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Finer than the latency buckets between 50 ms and 2 s, where CPU batches fall: the longest batch in flight
+# bounds how long an interactive pair waits (loadtest/lanes_bench.py reads it from here).
+_FORWARD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _TOKEN_BUCKETS = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 _RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -115,7 +118,7 @@ class Metrics:
             registry=r,
         )
         self.forward_time = Histogram(
-            "rmserve_forward_seconds", "time of one forward pass", buckets=_LATENCY_BUCKETS, registry=r
+            "rmserve_forward_seconds", "time of one forward pass", buckets=_FORWARD_BUCKETS, registry=r
         )
         self.tokens = Counter(
             "rmserve_tokens", "real (unpadded) tokens scored; rate() gives tokens per second", registry=r

@@ -376,3 +376,23 @@ def test_the_drain_rate_is_measured_from_the_batches_that_ran() -> None:
     # A pass takes at least pass_s, so one worker drains at most tokens / pass_s; the overheads of a cycle
     # (planning, settling) make it a little less, never more.
     assert 0.2 * tokens / pass_s < batcher.drain_tokens_per_s() <= tokens / pass_s
+
+
+def test_a_lane_is_predicted_the_share_of_the_drain_rate_the_lanes_before_it_leave() -> None:
+    batcher = DynamicBatcher(SleepingBackend(0.001), config(max_batch_size=1))
+    assert batcher.lane_share("bulk") == 1.0  # nothing measured yet
+    interactive = batcher.submit([pair(20, salt=i) for i in range(10)], far_deadline(), "interactive")
+    batcher.start()
+    try:
+        results(interactive.futures)
+        # Every recent batch was interactive: bulk is predicted the floor share, its first lane all of it.
+        assert batcher.lane_share("interactive") == 1.0
+        assert batcher.lane_share("bulk") == pytest.approx(0.05)
+        bulk = batcher.submit([pair(20, salt=i) for i in range(30)], far_deadline(), "bulk")
+        results(bulk.futures)
+    finally:
+        batcher.close()
+    # Averages of tokens per batch (weight 0.1): ten interactive batches, then thirty bulk ones.
+    interactive_avg = 20 * (1 - 0.9**10) * 0.9**30
+    bulk_avg = 20 * (1 - 0.9**30)
+    assert batcher.lane_share("bulk") == pytest.approx(1 - interactive_avg / (interactive_avg + bulk_avg))
