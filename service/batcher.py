@@ -79,8 +79,9 @@ _LARGER_BATCH_MIN_GAIN = 1.05
 _DRAIN_RATE_WEIGHT = 0.1
 # The least share of the drain rate a lane is predicted to get (the pass-over bound guarantees bulk some).
 _MIN_LANE_SHARE = 0.05
-# Before any batch has run, the drain rate is the cost model's for single pairs of this length (the
-# slowest way to run them, so the first admissions err on the side of refusing).
+# The drain rate's averages start from the cost model's single pair of this length (the slowest way to run
+# pairs, so the first admissions err on the side of refusing), as one batch's worth of evidence: a first
+# batch that stalls then moves the rate by a tenth, not to the stall's.
 _INITIAL_RATE_LENGTH = 128
 _MAX_RETRY_AFTER_S = 600.0
 
@@ -301,10 +302,9 @@ class DynamicBatcher:
         self._worker_restarts = 0
         self._batch_ids = itertools.count()
         # The drain rate: averages of a worker's real tokens per batch and of its seconds per batch cycle.
-        self._cycle_tokens = 0.0
-        self._cycle_s = 0.0
+        self._cycle_tokens = float(_INITIAL_RATE_LENGTH)
+        self._cycle_s = self.cost_model.predict_s(1, _INITIAL_RATE_LENGTH)
         self._lane_tokens = dict.fromkeys(LANES, 0.0)  # average real tokens per batch that went to each lane
-        self._initial_rate = config.workers * _INITIAL_RATE_LENGTH / self.cost_model.predict_s(1, _INITIAL_RATE_LENGTH)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -360,8 +360,6 @@ class DynamicBatcher:
             return self._lane_share(lane)
 
     def _drain_rate(self) -> float:
-        if self._cycle_s <= 0:
-            return self._initial_rate
         return self.config.workers * self._cycle_tokens / self._cycle_s
 
     def _lane_share(self, lane: Lane) -> float:
@@ -719,11 +717,8 @@ class DynamicBatcher:
         with self._cond:
             for name in LANES:
                 self._lane_tokens[name] = (1 - w) * self._lane_tokens[name] + w * (tokens if name == lane else 0)
-            if self._cycle_s <= 0:
-                self._cycle_tokens, self._cycle_s = float(tokens), cycle_s
-            else:
-                self._cycle_tokens = (1 - w) * self._cycle_tokens + w * tokens
-                self._cycle_s = (1 - w) * self._cycle_s + w * cycle_s
+            self._cycle_tokens = (1 - w) * self._cycle_tokens + w * tokens
+            self._cycle_s = (1 - w) * self._cycle_s + w * cycle_s
 
 
 def _retry_after_s(wait_s: float) -> float:
