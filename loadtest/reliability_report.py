@@ -27,8 +27,8 @@ END = "<!-- reliability-figures:end -->"
 
 COUNT_KEYS = ("sent", "succeeded", "refused", "failed", "lost")
 NOT_FIGURES = {"scenario", "command", "note", "recorded_at", "settings", "model", "pairs", *COUNT_KEYS}
-# Scenarios in the order of the issue: overload, faults, shutdown, bad input, security, soak.
-ORDER = ("overload", "fault", "shutdown", "bad input", "security", "soak")
+# Scenarios in the order of the page: overload and lanes, faults, shutdown, bad input, security, memory, soak.
+ORDER = ("overload", "lanes", "fault", "shutdown", "bad input", "security", "memory", "soak")
 
 
 def read_figures(folder: Path) -> list[dict[str, Any]]:
