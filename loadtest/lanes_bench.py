@@ -177,6 +177,7 @@ async def run(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]
             windows.append(window)
             print(json.dumps(window), file=sys.stderr, flush=True)
         forward_after = forward_buckets(server)
+        waits = server.metrics()
         stop.set()
         await asyncio.gather(*bulk_tasks)
     forward = {bound: forward_after[bound] - forward_before.get(bound, 0.0) for bound in forward_after}
@@ -184,6 +185,11 @@ async def run(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]
     on_p99 = statistics.median(p99_ms["lanes_on"]) if p99_ms["lanes_on"] else math.nan
     off_p99 = statistics.median(p99_ms["lanes_off"]) if p99_ms["lanes_off"] else math.nan
     bound_ms = (longest_batch_s + 3 * single_s) * 1000
+    honesty = {}
+    for lane in ("interactive", "bulk"):
+        predicted = waits.get(f'rmserve_admission_predicted_wait_seconds_sum{{lane="{lane}"}}', 0.0)
+        actual = waits.get(f'rmserve_admission_actual_wait_seconds_sum{{lane="{lane}"}}', 0.0)
+        honesty[lane] = {"actual_over_predicted_wait": round(actual / predicted, 2) if predicted else None}
     return {
         "pairs": pairs.source,
         "bulk_clients": args.bulk_clients,
@@ -192,6 +198,7 @@ async def run(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]
         "windows": windows,
         "bulk_statuses": bulk.statuses,
         "bulk_p50_ms": percentile_ms(bulk.latencies_s, 0.5),
+        "admission_estimate": honesty,
         "single_gate_pass_ms": round(single_s * 1000, 2),
         "forward_p99_upper_bound_ms": round(longest_batch_s * 1000, 1),
         "lanes_on_p99_ms_median": on_p99,
