@@ -13,8 +13,8 @@ hands back one `concurrent.futures.Future` per pair.
   served before it) plus its own, over the drain rate its lane gets, must fit in `deadline_fraction` of
   the time left. The drain rate is measured (`drain_tokens_per_s`: real tokens per second of a worker's
   whole cycle, from coming back for work to settling the batch, times the workers); a lane gets the share
-  of it that the lanes before it did not take in recent batches (`lane_share`), since pairs that arrive
-  in those lanes later still go first. Both refusals say when to come back (`retry_after_s`,
+  of the workers' time that the lanes before it did not take in recent batches (`lane_share`), since
+  pairs that arrive in those lanes later still go first. Both refusals say when to come back (`retry_after_s`,
   from the same estimate). Callers reserve before tokenizing, with an estimate, so a refused request
   costs nothing; a request always fits when nothing is ahead of it, so none is refused forever. The
   `Reservation` is a context manager that holds the room, queues the pairs (`submit`), and on exit gives
@@ -304,7 +304,7 @@ class DynamicBatcher:
         # The drain rate: averages of a worker's real tokens per batch and of its seconds per batch cycle.
         self._cycle_tokens = float(_INITIAL_RATE_LENGTH)
         self._cycle_s = self.cost_model.predict_s(1, _INITIAL_RATE_LENGTH)
-        self._lane_tokens = dict.fromkeys(LANES, 0.0)  # average real tokens per batch that went to each lane
+        self._lane_seconds = dict.fromkeys(LANES, 0.0)  # average cycle seconds per batch that went to each lane
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -354,8 +354,9 @@ class DynamicBatcher:
             return self._drain_rate()
 
     def lane_share(self, lane: Lane) -> float:
-        """The share of the drain rate `lane` is predicted to get: what recent batches left to it and the
-        lanes after it (1 for the first lane; at least 5%)."""
+        """The share of the drain rate `lane` is predicted to get: the workers' time that recent batches of
+        the lanes before it left (1 for the first lane; at least 5%). Time, not tokens: a single gate pair
+        costs far more per token than a full bulk batch."""
         with self._cond:
             return self._lane_share(lane)
 
@@ -363,14 +364,14 @@ class DynamicBatcher:
         return self.config.workers * self._cycle_tokens / self._cycle_s
 
     def _lane_share(self, lane: Lane) -> float:
-        total = sum(self._lane_tokens.values())
+        total = sum(self._lane_seconds.values())
         if total <= 0:
             return 1.0
         earlier = 0.0
         for name in LANES:
             if name == lane:
                 break
-            earlier += self._lane_tokens[name]
+            earlier += self._lane_seconds[name]
         return max(_MIN_LANE_SHARE, 1.0 - earlier / total)
 
     @property
@@ -716,7 +717,7 @@ class DynamicBatcher:
         w = _DRAIN_RATE_WEIGHT
         with self._cond:
             for name in LANES:
-                self._lane_tokens[name] = (1 - w) * self._lane_tokens[name] + w * (tokens if name == lane else 0)
+                self._lane_seconds[name] = (1 - w) * self._lane_seconds[name] + w * (cycle_s if name == lane else 0)
             self._cycle_tokens = (1 - w) * self._cycle_tokens + w * tokens
             self._cycle_s = (1 - w) * self._cycle_s + w * cycle_s
 
