@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from service.api import serving
@@ -32,8 +32,8 @@ from service.api.protocol import (
     ScoreResponse,
 )
 from service.auth import require_api_key
-from service.errors import InvalidRequest, Unavailable
-from service.lanes import LANES, PRIORITY_HEADER, Lane
+from service.errors import Unavailable
+from service.lanes import PRIORITY_HEADER, Lane
 from service.scorer import Timings
 from service.state import ServiceState
 
@@ -86,24 +86,25 @@ async def _wait_for_disconnect(request: Request) -> None:
             return
 
 
-def _header_priority(request: Request) -> Lane | None:
-    value = request.headers.get(PRIORITY_HEADER)
-    if value is None:
-        return None
-    for lane in LANES:
-        if value.strip().lower() == lane:
-            return lane
-    raise InvalidRequest(f"{PRIORITY_HEADER} must be one of {', '.join(LANES)}, not {value!r}")
+PriorityHeader = Annotated[
+    Lane | None,
+    Header(
+        alias=PRIORITY_HEADER,
+        description="the queue lane (interactive pairs are served ahead of bulk ones); the body's priority "
+        "field wins; default: the server's per-route setting",
+    ),
+]
 
 
-async def scoring_context(request: Request, state: StateDep) -> AsyncIterator[serving.ScoringContext]:
+async def scoring_context(
+    request: Request, state: StateDep, header_priority: PriorityHeader = None
+) -> AsyncIterator[serving.ScoringContext]:
     """The context of a scoring request; 503 while loading, draining or failed."""
     scorer, model = state.scorer, state.model
     if state.phase == "draining":
         raise Unavailable("the server is shutting down; retry on another replica", retry_after_s=1.0)
     if state.phase != "ready" or scorer is None or model is None:
         raise Unavailable(f"the model is not ready ({state.phase})", retry_after_s=_LOADING_RETRY_S)
-    header_priority = _header_priority(request)
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
     try:
         yield serving.ScoringContext(scorer, model, state.settings, watcher, request.url.path, header_priority)
