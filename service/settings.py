@@ -7,6 +7,7 @@ explicitly: `create_app(settings)`. Command-line flags of `rmserve serve` overri
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from pathlib import Path
@@ -151,6 +152,17 @@ class Settings(BaseSettings):
                 "max_inflight_body_bytes must be at least max_body_bytes (else a body at the cap never fits)"
             )
         return self
+
+    @field_validator("route_lanes", mode="before")
+    @classmethod
+    def _parse_routes(cls, value: object) -> object:
+        """A JSON object given as text (the --route-lanes flag; the environment is parsed by pydantic-settings)."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"route_lanes is not a JSON object: {exc}") from None
+        return value
 
     @field_validator("route_lanes")
     @classmethod

@@ -34,7 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help_text = _SHORT_HELP.get(name) or field.description or name.replace("_", " ")
         env = f"env RMSERVE_{name.upper()}"
         if field.annotation is bool:
-            parser.add_argument(flag, dest=name, action="store_true", default=None, help=f"{help_text} ({env})")
+            # --name / --no-name: a setting that defaults to true (lanes) can be turned off too.
+            parser.add_argument(
+                flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=f"{help_text} ({env})"
+            )
         else:
             parser.add_argument(flag, dest=name, default=None, help=f"{help_text} ({env})")
 

@@ -195,6 +195,7 @@ def gated_server(tiny_encoder_dir: Path, log_dir: Path) -> Iterator[tuple[Server
         "RMSERVE_BACKEND_FACTORY": "tests.service.fault_backends:gated_backend",
         GATE_FILE_ENV: str(gate),
         "RMSERVE_SHUTDOWN_GRACE_S": "30",
+        "RMSERVE_INTERACTIVE_MAX_QUEUE_ITEMS": "4",  # single-pair requests queue in the interactive lane
     }
     server = start_server(tiny_encoder_dir, args, env, log_dir)
     yield server, gate

@@ -4,6 +4,7 @@ admitted requests per lane."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.cli.serve import add_arguments, build_settings
 from service.settings import Settings
 from tests.service.app_harness import serving
 from tests.service.fault_backends import FakeBackend
@@ -83,3 +85,11 @@ def test_route_lanes_reads_json_from_the_environment(monkeypatch: pytest.MonkeyP
     assert settings.route_lane("/v1/score") == "bulk" and settings.route_lane("/v1/other") == "auto"
     with pytest.raises(ValueError, match="paths starting with"):
         Settings(route_lanes={"v1/score": "bulk"})
+
+
+def test_the_serve_flags_turn_lanes_off_and_take_route_lanes_as_json() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    settings = build_settings(parser.parse_args(["--no-lanes", "--route-lanes", '{"/v1/score": "bulk"}']))
+    assert settings.lanes is False and settings.route_lanes == {"/v1/score": "bulk"}
+    assert build_settings(parser.parse_args([])).lanes is True
