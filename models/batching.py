@@ -40,3 +40,13 @@ def padding_efficiency(token_counts: Sequence[int]) -> float:
     if not token_counts:
         return 1.0
     return sum(token_counts) / (max(token_counts) * len(token_counts))
+
+
+def model_inputs(pairs: Sequence[EncodedPair], pad_token_id: int, input_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The feeds of an exported graph (`rmserve export`: input_ids, attention_mask, token_type_ids) for
+    `pairs`, right-padded: exactly the graph's `input_names`, with zero token types for a graph that takes
+    them when the tokenizer gives none. Shared by every runtime that runs model.onnx."""
+    arrays = pad_batch(pairs, pad_token_id)
+    if "token_type_ids" in input_names and "token_type_ids" not in arrays:
+        arrays["token_type_ids"] = np.zeros_like(arrays["input_ids"])
+    return {name: arrays[name] for name in input_names}

@@ -28,14 +28,14 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from models.batching import pad_batch
+from models.batching import model_inputs, pad_batch
 from models.card import CARD_FILENAME, ModelCard
 from models.data import PreferencePair, RowRange, data_name, read_preferences
 from models.errors import UserError
@@ -106,6 +106,7 @@ class ExportOptions:
 
     optimize: bool = False
     quantize: Literal["int8"] | None = None
+    precision: Literal["fp32", "bf16", "int8"] = "fp32"
     fp16: bool = False
     force: bool = False
     gate_data: Path | None = None
@@ -153,10 +154,7 @@ def onnx_score_fn(
     per_row = session.get_modelmeta().custom_metadata_map.get(ROWS_PER_RUN_METADATA_KEY) == "1"
 
     def run(batch: Sequence[EncodedPair]) -> np.ndarray:
-        arrays = pad_batch(batch, pad_token_id)
-        if "token_type_ids" in names and "token_type_ids" not in arrays:
-            arrays["token_type_ids"] = np.zeros_like(arrays["input_ids"])
-        output = session.run(None, {name: arrays[name] for name in names})[0]
+        output = session.run(None, model_inputs(batch, pad_token_id, names))[0]
         return np.asarray(output, dtype=np.float32).reshape(-1)
 
     def score(batch: Sequence[EncodedPair]) -> np.ndarray:
@@ -355,6 +353,42 @@ def _fp16_check(
     return {"provider": providers[0], "max_abs_diff": parity.max_abs_diff, "tolerance": tolerance}
 
 
+def _bf16_gate(
+    fp32_path: Path,
+    pad_id: int,
+    formatter: PairFormatter,
+    preference: tuple[str, list[PreferencePair]],
+    force: bool,
+    log: Log,
+) -> dict[str, Any]:
+    """The fidelity gate of bf16 on OpenVINO (the runtime that serves bf16 from this file) against fp32
+    on onnxruntime, on held-out preference pairs; refuses unless it passes or `force`. Needs a CPU with
+    bf16 units: elsewhere OpenVINO computes fp32 and there would be nothing to measure."""
+    from models.cpu_features import detect_cpu_features
+    from models.openvino_runtime import OpenVinoModel, openvino_version
+
+    features = detect_cpu_features()
+    bf16 = OpenVinoModel(fp32_path, pad_id, "bf16")
+    if bf16.precision != "bf16":
+        raise ExportError(
+            f"--precision bf16 is measured on OpenVINO's bf16 kernels, and this CPU ({features.summary()}) has no bf16 "
+            "units (AMX or AVX512-BF16): export fp32 here, or run the export on such a CPU"
+        )
+    gate_name, gate = preference
+    _, fidelity = measure_quality(onnx_score_fn(fp32_path, pad_id), bf16.score, formatter, gate, precision="bf16")
+    log(fidelity.summary())
+    if not fidelity.passed and not force:
+        raise ExportError(f"refusing to write the bf16 model: {fidelity.summary()}; export fp32, or pass --force")
+    if not fidelity.passed:
+        log("--force: writing the model although bf16 failed the fidelity gate (recorded in the card)")
+    return fidelity.to_dict() | {
+        "runtime": f"openvino {openvino_version()}",
+        "cpu": features.summary(),
+        "gate_data": gate_name,
+        "forced": force and not fidelity.passed,
+    }
+
+
 def export_model(
     model_dir: str | Path, out_dir: str | Path, options: ExportOptions = ExportOptions(), log: Log = _stderr
 ) -> ExportResult:
@@ -370,6 +404,14 @@ def export_model(
     from models.torch_model import load_torch_reward_model
 
     source, out = Path(model_dir), Path(out_dir)
+    if options.quantize and options.precision not in ("fp32", options.quantize):
+        raise ExportError(f"--quantize {options.quantize} and --precision {options.precision} exclude each other")
+    if options.quantize:
+        options = replace(options, precision=options.quantize)
+    if options.precision == "bf16" and options.fp16:
+        raise ExportError("--precision bf16 and --fp16 exclude each other (bf16 is for CPUs, fp16 for GPUs)")
+    if options.precision == "int8":
+        options = replace(options, quantize="int8")
     if options.quantize and options.fp16:
         raise ExportError("--quantize int8 and --fp16 exclude each other (int8 is for CPUs, fp16 for GPUs)")
     if options.quantize and options.optimize:
@@ -384,7 +426,7 @@ def export_model(
     if not 0 < options.min_agreement <= 1:
         raise ExportError(f"--min-agreement must be in (0, 1], got {options.min_agreement}")
     preference: tuple[str, list[PreferencePair]] | None = None
-    if options.quantize:
+    if options.precision != "fp32":
         preference = load_gate_pairs(options.gate_data, options.gate_rows, options.gate_pairs)
     # Eager attention traces to the MatMul/Softmax pattern that onnxruntime's Attention fusion recognises
     # (the SDPA trace is fused only partly); unfused, both run alike.
@@ -422,6 +464,8 @@ def export_model(
             "optimization": None,
             "quantization": None,
             "fp16": None,
+            "precision": options.precision,
+            "fidelity": {},
             "force": options.force,
         }
 
@@ -459,8 +503,10 @@ def export_model(
             set_metadata(int8_path, {DTYPE_METADATA_KEY: "int8", ROWS_PER_RUN_METADATA_KEY: "1"})
             int8_score = onnx_score_fn(int8_path, pad_id)
             fp32_score = onnx_score_fn(final_path, pad_id)
-            quality = measure_quality(fp32_score, int8_score, formatter, gate, options.min_agreement)
+            quality, fidelity = measure_quality(fp32_score, int8_score, formatter, gate, options.min_agreement)
             log(quality.summary())
+            log(fidelity.summary())
+            record["fidelity"]["int8"] = fidelity.to_dict() | {"runtime": "onnxruntime", "gate_data": gate_name}
             check_quality(quality, options.force)
             if not quality.passed:
                 log("--force: writing the int8 model although it failed the quality gate (recorded in the card)")
@@ -478,6 +524,9 @@ def export_model(
                 "batch_invariance_max_abs_diff": invariance,
             }
             final_path, dtype = int8_path, "int8"
+
+        if options.precision == "bf16" and preference is not None:
+            record["fidelity"]["bf16"] = _bf16_gate(final_path, pad_id, formatter, preference, options.force, log)
 
         record["dtype"] = dtype
         set_metadata(final_path, {DTYPE_METADATA_KEY: dtype})

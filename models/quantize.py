@@ -40,6 +40,7 @@ import numpy as np
 
 from models.data import PreferencePair
 from models.errors import UserError
+from models.fidelity import FidelityReport, fidelity_report, preference_comparisons, spearman
 from models.formatting import EncodedPair, PairFormatter
 
 MIN_AGREEMENT = 0.99
@@ -93,29 +94,6 @@ class QualityReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"flipped_margins": list(self.flipped_margins), "passed": self.passed}
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank (as Spearman's coefficient requires)."""
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=np.float64)
-    sorted_values = values[order]
-    start = 0
-    while start < len(values):
-        stop = start + 1
-        while stop < len(values) and sorted_values[stop] == sorted_values[start]:
-            stop += 1
-        ranks[order[start:stop]] = (start + stop + 1) / 2.0
-        start = stop
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two equal-length 1-D arrays (nan when either is constant)."""
-    ra, rb = _ranks(np.asarray(a, dtype=np.float64)), _ranks(np.asarray(b, dtype=np.float64))
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denominator = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
-    return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
 
 
 def quality_report(
@@ -173,15 +151,18 @@ def measure_quality(
     formatter: PairFormatter,
     pairs: Sequence[PreferencePair],
     min_agreement: float = MIN_AGREEMENT,
-) -> QualityReport:
-    """Score the chosen and rejected responses of `pairs` with both models and compare them."""
+    precision: str = "int8",
+) -> tuple[QualityReport, FidelityReport]:
+    """Score the chosen and rejected responses of `pairs` with both models and compare them: this
+    module's int8 quality report and the fidelity gate of every reduced precision (`models.fidelity`)."""
     encoded = [formatter.encode(p.prompt, p.chosen) for p in pairs] + [
         formatter.encode(p.prompt, p.rejected) for p in pairs
     ]
     fp32 = score_in_length_order(fp32_score, encoded)
     int8 = score_in_length_order(int8_score, encoded)
     n = len(pairs)
-    return quality_report(fp32[:n], fp32[n:], int8[:n], int8[n:], min_agreement)
+    fidelity = fidelity_report(precision, fp32, int8, preference_comparisons(n))
+    return quality_report(fp32[:n], fp32[n:], int8[:n], int8[n:], min_agreement), fidelity
 
 
 def down_projection_nodes(model_path: Path, hidden_size: int, intermediate_size: int) -> list[str]:

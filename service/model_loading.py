@@ -1,7 +1,8 @@
 """Load the model to serve: the folder, its tokenizer and formatter, and the backend the settings ask for.
 
-`build_backend` is the one place that picks a backend. torch and onnxruntime are imported only inside the
-chosen backend's module, so serving an ONNX model never imports torch.
+`service.backend_choice.choose_backend` is the one place that picks a backend and precision. torch,
+onnxruntime and openvino are imported only inside the backends' modules, so serving an ONNX model never
+imports torch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from models.folder import (
     ModelFolder,
     ModelLoadError,
+    build_formatter,
     inspect_model_folder,
     load_tokenizer,
     resolve_max_length,
@@ -23,6 +25,7 @@ from models.formatting import PairFormatter
 from models.heads import RewardHead, read_head
 from models.steps import StepFormatter
 from models.tokenizer import RMTokenizer
+from service.backend_choice import Choice, choose_backend, model_family
 from service.backends.base import Backend
 from service.settings import Settings
 
@@ -41,6 +44,7 @@ class LoadedModel:
     head: RewardHead
     step_formatter: StepFormatter | None  # set for process reward models
     max_length: int
+    choice: Choice  # how the backend and precision were chosen
 
 
 def resolve_model_dir(settings: Settings) -> Path:
@@ -53,10 +57,9 @@ def resolve_model_dir(settings: Settings) -> Path:
 
 
 def backend_name_for(settings: Settings, folder: ModelFolder) -> str:
-    """auto -> onnx when the folder holds model.onnx, else torch."""
-    if settings.backend != "auto":
-        return settings.backend
-    return "onnx" if folder.onnx_file is not None else "torch"
+    """The model file a setting serves: the explicit backend, else onnx for a folder with model.onnx, else
+    torch (the backend and precision that run it are `choose_backend`'s to pick)."""
+    return model_family(settings, folder)
 
 
 def _import_factory(spec: str) -> Any:
@@ -69,45 +72,29 @@ def _import_factory(spec: str) -> Any:
         raise ModelLoadError(f"cannot import backend_factory {spec!r}: {exc}") from exc
 
 
+def build_backend_and_choice(
+    settings: Settings,
+    folder: ModelFolder,
+    tokenizer: RMTokenizer,
+    formatter: PairFormatter | None,
+    head: RewardHead | None = None,
+) -> tuple[Backend, Choice]:
+    """The backend for `folder` under `settings` and why: a `backend_factory` when one is set, else the
+    choice of `service.backend_choice.choose_backend` (the only function that picks a backend)."""
+    if settings.backend_factory:
+        backend: Backend = _import_factory(settings.backend_factory)(folder, settings)
+        reason = f"backend_factory {settings.backend_factory}"
+        return backend, Choice(backend.name, backend.dtype, "explicit", reason, {}, [])
+    return choose_backend(settings, folder, tokenizer, formatter, head or RewardHead("reward"))
+
+
 def build_backend(
     settings: Settings, folder: ModelFolder, tokenizer: RMTokenizer, head: RewardHead | None = None
 ) -> Backend:
-    """The backend for `folder` under `settings` (the only function that chooses one). The ONNX backend
-    serves one-output reward models only: `rmserve export` writes no graph for other heads."""
+    """`build_backend_and_choice` for callers that need only the backend (the limit search)."""
     head = head or RewardHead("reward")
-    if settings.backend_factory:
-        backend: Backend = _import_factory(settings.backend_factory)(folder, settings)
-        return backend
-    threads = settings.resolved_threads_per_worker()
-    if backend_name_for(settings, folder) == "onnx":
-        if head.kind != "reward":
-            raise ModelLoadError(
-                f"{folder.path} has a {head.kind.replace('_', '-')} head, which the onnx backend does not serve "
-                "(rmserve export writes one-output reward models only); serve it with --backend torch"
-            )
-        if folder.onnx_file is None:
-            raise ModelLoadError(f"--backend onnx needs {folder.path}/model.onnx; export one with rmserve export")
-        from service.backends.onnx_backend import OnnxBackend
-
-        onnx_backend: Backend = OnnxBackend(
-            folder,
-            pad_token_id=tokenizer.pad_token_id,
-            device=settings.device,
-            threads_per_worker=threads,
-            providers=settings.onnx_provider_list or None,
-        )
-        return onnx_backend
-    from service.backends.torch_backend import TorchBackend
-
-    return TorchBackend(
-        folder,
-        tokenizer.pad_token_id,
-        device=settings.device,
-        dtype=settings.dtype,
-        threads_per_worker=threads,
-        trust_remote_code=settings.trust_remote_code,
-        head=head,
-    )
+    formatter = build_formatter(folder, tokenizer, settings.max_length) if head.kind != "process" else None
+    return build_backend_and_choice(settings, folder, tokenizer, formatter, head)[0]
 
 
 def load_model(settings: Settings, backend: Backend | None = None) -> LoadedModel:
@@ -123,8 +110,10 @@ def load_model(settings: Settings, backend: Backend | None = None) -> LoadedMode
     formatter = PairFormatter(tokenizer, folder.kind, max_length) if head.kind != "process" else None
     step_formatter = StepFormatter(tokenizer, head, max_length) if head.kind == "process" else None
     if backend is None:
-        backend = build_backend(settings, folder, tokenizer, head)
-    digest = folder.weights_digest(prefer_onnx=backend.name == "onnx")
+        backend, choice = build_backend_and_choice(settings, folder, tokenizer, formatter, head)
+    else:
+        choice = Choice(backend.name, backend.dtype, "explicit", "a backend given to the app", {}, [])
+    digest = folder.weights_digest(prefer_onnx=backend.name in ("onnx", "openvino"))
     logger.info(
         "loaded %s (%s, %s, %s head) on %s/%s %s, max_length %d, weights %s",
         folder.name,
@@ -137,4 +126,4 @@ def load_model(settings: Settings, backend: Backend | None = None) -> LoadedMode
         max_length,
         digest,
     )
-    return LoadedModel(folder, tokenizer, formatter, backend, digest, head, step_formatter, max_length)
+    return LoadedModel(folder, tokenizer, formatter, backend, digest, head, step_formatter, max_length, choice)

@@ -20,8 +20,8 @@ from models.errors import UserError
 from service.batcher import BatcherConfig, LaneConfig
 from service.lanes import RouteLane
 
-BackendName = Literal["auto", "torch", "onnx"]
-DTypeName = Literal["fp32", "fp16", "bf16"]
+BackendName = Literal["auto", "torch", "onnx", "openvino"]
+DTypeName = Literal["auto", "fp32", "fp16", "bf16"]
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d+)$")
 
 
@@ -39,9 +39,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RMSERVE_", extra="forbid", protected_namespaces=())
 
     model: Path | None = Field(default=None, description="model folder; unset = the embedded default model")
-    backend: BackendName = Field(default="auto", description="auto = onnx when the folder has model.onnx, else torch")
+    backend: BackendName = Field(
+        default="auto",
+        description="auto = the fastest faithful backend for the folder and the CPU (service.backend_choice)",
+    )
     device: str = Field(default="cpu", description="cpu | cuda | cuda:N")
-    dtype: DTypeName = "fp32"
+    dtype: DTypeName = Field(
+        default="auto",
+        description="auto = fp32, or bf16 where the CPU has bf16 units, it passes the fidelity gate and is faster",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_length: int | None = Field(default=None, ge=8, description="token cap per pair; default: what the model allows")
@@ -128,6 +134,12 @@ class Settings(BaseSettings):
         le=19,
         description="niceness added to the backend worker threads (Linux; 0 = none), so that the event loop gets "
         "a core ahead of a forward pass: /health and request handling no longer wait for one",
+    )
+    choice_budget_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="start-up seconds spent timing the candidates of an auto backend/dtype choice (0 = choose by "
+        "the CPU's features alone)",
     )
     profile_budget_s: float = Field(
         default=8.0, ge=0, description="warm-up seconds spent timing batch shapes for the cost model (0 = assume)"

@@ -19,6 +19,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The suite's servers (in-process and child processes) serve fp32, on the first candidate, without timing
+# candidates at start-up: its exactness checks compare scores with torch fp32 at 1e-4, and which backend
+# wins a timed choice depends on the machine. tests/service/test_backend_choice.py tests the auto choice
+# (settings passed explicitly override these).
+os.environ.setdefault("RMSERVE_DTYPE", "fp32")
+os.environ.setdefault("RMSERVE_CHOICE_BUDGET_S", "0")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HH_DATA_PATH = REPO_ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"

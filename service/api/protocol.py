@@ -308,6 +308,11 @@ class ModelInfo(ModelRef):
     dtype: str
     max_length: int
     card: dict[str, Any] | None = Field(default=None, description="provenance from the model card (rmserve_card.json)")
+    choice: dict[str, Any] | None = Field(
+        default=None,
+        description="how the backend and precision were chosen: mode (auto or explicit), reason, the CPU's "
+        "features, the candidates with their start-up pairs/s and fidelity-gate reports",
+    )
     limits: Limits
     batching: dict[str, float | int]
 

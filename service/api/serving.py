@@ -232,6 +232,7 @@ def model_info(model: LoadedModel, settings: Settings, workers: int) -> ModelInf
         dtype=model.backend.dtype,
         max_length=model.max_length,
         card=card,
+        choice=model.choice.to_dict(),
         limits=Limits(
             max_items_per_request=settings.max_items_per_request,
             max_chars_per_text=settings.max_chars_per_text,

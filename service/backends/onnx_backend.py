@@ -1,7 +1,7 @@
 """The ONNX backend: an exported reward model (`model.onnx`) on onnxruntime (CPU, CUDA or TensorRT).
 
 This module is on the torch-free serving path: it imports onnxruntime and numpy, never torch or
-transformers. Pairs are right-padded with `models.batching.pad_batch`, exactly as for the torch backend.
+transformers. Pairs are right-padded with `models.batching.model_inputs`, exactly as for the torch backend.
 
 Execution providers come from the settings (`onnx_providers`, e.g. "cuda,cpu" or full onnxruntime names);
 when none are given they follow the device: CPU -> CPUExecutionProvider, cuda:N -> CUDA then CPU (for the
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from models.batching import pad_batch
+from models.batching import model_inputs
 from models.folder import ModelFolder, ModelLoadError
 from models.formatting import EncodedPair
 from service.backends.base import BackendError
@@ -132,10 +132,7 @@ class OnnxBackend:
         return list(self._session.get_providers())
 
     def _feeds(self, batch: Sequence[EncodedPair]) -> dict[str, np.ndarray]:
-        arrays = pad_batch(batch, self.pad_token_id)
-        if "token_type_ids" in self._input_names and "token_type_ids" not in arrays:
-            arrays["token_type_ids"] = np.zeros_like(arrays["input_ids"])
-        return {name: arrays[name] for name in self._input_names}
+        return model_inputs(batch, self.pad_token_id, self._input_names)
 
     def _run_on_gpu(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         binding = self._session.io_binding()

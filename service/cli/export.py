@@ -1,6 +1,6 @@
 """`rmserve export`: a reward-model folder -> a servable ONNX folder, refused when a gate fails.
 
-    rmserve export --model DIR --out DIR [--quantize int8] [--optimize] [--fp16] [--force]
+    rmserve export --model DIR --out DIR [--precision fp32|bf16|int8] [--optimize] [--fp16] [--force]
                    [--gate-data FILE] [--gate-rows RANGE] [--min-agreement X] [--max-length N] [--json]
 
 Progress and the measured figures go to stderr; `--json` prints the card's `export` section on stdout.
@@ -21,11 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="reward-model folder (safetensors) to export")
     parser.add_argument("--out", required=True, type=Path, help="new folder to write the ONNX model into")
     parser.add_argument(
-        "--quantize",
-        choices=["int8"],
-        default=None,
-        help="int8 (CPU serving; one pair per run, batch invariant), gated on agreement with fp32 on held-out pairs",
+        "--precision",
+        choices=["fp32", "bf16", "int8"],
+        default="fp32",
+        help="fp32 (default); bf16: an fp32 graph whose bf16 run on OpenVINO (CPUs with AMX or AVX512-BF16) is "
+        "measured by the fidelity gate on held-out pairs and recorded in the card; int8: dynamic int8 (one pair "
+        "per run, batch invariant), gated on agreement with fp32 on held-out pairs",
     )
+    parser.add_argument("--quantize", choices=["int8"], default=None, help="the same as --precision int8")
     parser.add_argument(
         "--optimize", action="store_true", help="apply onnxruntime's transformer graph fusions (BERT-like models)"
     )
@@ -39,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="gate_data",
         type=Path,
         default=None,
-        help="preference pairs (JSONL, TRL or HH-RLHF format) to gate the int8 model on: the --gate-rows rows, "
+        help="preference pairs (JSONL, TRL or HH-RLHF format) to gate an int8 or bf16 model on: the --gate-rows rows, "
         "else every fifth row; default: rmserve's own preference set (its every fifth row is what the default "
         "model is not trained on)",
     )
@@ -65,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     options = ExportOptions(
         optimize=args.optimize,
         quantize=args.quantize,
+        precision=args.precision,
         fp16=args.fp16,
         force=args.force,
         gate_data=args.gate_data,

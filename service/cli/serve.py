@@ -20,9 +20,9 @@ from models.errors import UserError, validation_problems
 
 _SHORT_HELP = {
     "model": "model folder (default: the embedded default model)",
-    "backend": "auto | torch | onnx (auto: onnx when the folder has model.onnx)",
+    "backend": "auto | torch | onnx | openvino (auto: the fastest faithful one for the folder and the CPU)",
     "device": "cpu | cuda | cuda:N",
-    "dtype": "fp32 | fp16 | bf16",
+    "dtype": "auto | fp32 | fp16 | bf16 (auto: bf16 where the CPU has the units and it passes the fidelity gate)",
 }
 
 
