@@ -21,7 +21,7 @@ from models.formatting import EncodedPair, PairFormatter
 from models.heads import read_head
 
 Z_95 = 1.959963984540054
-EvalBackend = Literal["auto", "torch", "onnx"]
+EvalBackend = Literal["auto", "torch", "onnx", "openvino"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,8 @@ class FolderEvaluation:
     result: PairwiseResult
     model: str
     kind: str
-    backend: str  # "torch" or "onnx": what scored the pairs
+    backend: str  # "torch", "onnx" or "openvino": what scored the pairs
+    dtype: str  # the precision it computed in ("fp32", "bf16", "int8", ...)
     max_length: int
     truncated_pairs: int
     margins: np.ndarray  # float64 (n,): chosen - rejected, per pair in input order
@@ -163,14 +164,16 @@ def evaluate_folder(
     threads: int | None = None,
     backend: EvalBackend = "auto",
     trust_remote_code: bool = False,
+    dtype: str = "fp32",
 ) -> FolderEvaluation:
     """Load a reward-model folder and measure its pairwise accuracy on `pairs`.
 
     `backend` "auto" scores as the server would serve the folder: onnxruntime when it holds model.onnx
-    (an fp32 or int8 export; torch is then never imported), else torch fp32. Raises ModelLoadError for an
-    unusable folder, including a bare backbone without a reward head. `threads` sets the intra-op threads
-    (default: the CPUs available). A multi-objective head is scored with its card's combination, and
-    each attribute's own pairwise accuracy is reported too (`attributes`).
+    (an fp32 or int8 export; torch is then never imported), else torch. "openvino" scores model.onnx on
+    OpenVINO. `dtype` (fp32 or bf16) is the torch or OpenVINO precision (onnxruntime runs the file's).
+    Raises ModelLoadError for an unusable folder, including a bare backbone without a reward head.
+    `threads` sets the intra-op threads (default: the CPUs available). A multi-objective head is scored
+    with its card's combination, and each attribute's own pairwise accuracy is reported too (`attributes`).
     """
     folder = inspect_model_folder(model_dir)
     head = read_head(str(folder.path), folder.config, folder.card, trust_remote_code)
@@ -182,25 +185,36 @@ def evaluate_folder(
     tokenizer = load_tokenizer(folder)
     formatter = build_formatter(folder, tokenizer, max_length)
     pad_token_id = tokenizer.pad_token_id
-    use_onnx = backend == "onnx" or (backend == "auto" and folder.onnx_file is not None)
-    if use_onnx and head.kind != "reward":
+    runtime = backend if backend != "auto" else "onnx" if folder.onnx_file is not None else "torch"
+    if runtime != "torch" and head.kind != "reward":
         raise ModelLoadError(f"{folder.path} has a multi-objective head, which rmserve evaluates with --backend torch")
     score_batch: Callable[[Sequence[EncodedPair]], np.ndarray]
-    if use_onnx:
-        if folder.onnx_file is None:
-            raise ModelLoadError(f"model folder {folder.path} has no {ONNX_FILENAME}; export one with rmserve export")
+    if runtime in ("onnx", "openvino") and folder.onnx_file is None:
+        raise ModelLoadError(f"model folder {folder.path} has no {ONNX_FILENAME}; export one with rmserve export")
+    if dtype not in ("fp32", "bf16") or (dtype == "bf16" and runtime == "onnx"):
+        raise ModelLoadError(f"{runtime} does not evaluate in {dtype} (bf16: --backend openvino or torch)")
+    computed = dtype
+    if runtime == "openvino":
+        from models.openvino_runtime import OpenVinoModel
+
+        assert folder.onnx_file is not None
+        openvino_model = OpenVinoModel(folder.onnx_file, pad_token_id, dtype, threads_per_stream=threads)
+        score_batch, computed = openvino_model.score, openvino_model.precision
+    elif runtime == "onnx":
+        assert folder.onnx_file is not None
         from models.export import onnx_score_fn
 
         on_gpu = device.startswith("cuda")
         providers = ("CUDAExecutionProvider", "CPUExecutionProvider") if on_gpu else ("CPUExecutionProvider",)
         score_batch = onnx_score_fn(folder.onnx_file, pad_token_id, providers, threads=threads)
+        computed = str(folder.card.export.get("dtype", "fp32")) if folder.card and folder.card.export else "fp32"
     else:
         # torch is imported only once the folder has proved usable, so a bad folder fails fast.
         from models.torch_model import head_outputs_encoded, load_torch_reward_model, score_encoded
         from models.train import configure_threads
 
         configure_threads(threads)
-        model = load_torch_reward_model(folder, pad_token_id, device=device, head=head)
+        model = load_torch_reward_model(folder, pad_token_id, device=device, dtype=dtype, head=head)  # type: ignore[arg-type]
         score_one = head_outputs_encoded if head.kind == "multi_objective" else score_encoded
 
         def score_batch(batch: Sequence[EncodedPair]) -> np.ndarray:
@@ -219,7 +233,8 @@ def evaluate_folder(
         result=pairwise_result(scores[: len(pairs)], scores[len(pairs) :]),
         model=folder.name,
         kind=folder.kind,
-        backend="onnx" if use_onnx else "torch",
+        backend=runtime,
+        dtype=computed,
         max_length=formatter.max_length,
         truncated_pairs=truncated,
         margins=scores[: len(pairs)].astype(np.float64) - scores[len(pairs) :].astype(np.float64),

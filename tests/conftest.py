@@ -117,3 +117,19 @@ def decoder_onnx_dir(tiny_decoder_dir: Path, tmp_path_factory: pytest.TempPathFa
     out = tmp_path_factory.mktemp("onnx-exports") / "tiny-llama-rm-onnx"
     export_model(tiny_decoder_dir, out, ExportOptions(optimize=True), log=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def default_onnx_dir(default_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained default model exported to ONNX (fp32 graph). On a CPU with bf16 units the export runs
+    `--precision bf16`, whose fidelity gate (OpenVINO bf16 against onnxruntime fp32 on held-out pairs) is
+    then recorded in the card (64 pairs of the project's set, forced: whether it passes is the model's
+    business, and tests that need a given verdict write it); elsewhere it exports fp32."""
+    from models.cpu_features import detect_cpu_features
+    from models.export import ExportOptions, export_model
+
+    precision = "bf16" if detect_cpu_features().bf16_units else "fp32"
+    out = tmp_path_factory.mktemp("onnx-exports") / "default-onnx"
+    options = ExportOptions(precision=precision, gate_pairs=64, force=True)
+    export_model(default_model_dir, out, options, log=lambda _: None)
+    return out

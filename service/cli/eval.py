@@ -30,9 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, help="tokens per sequence (default: the model card's)")
     parser.add_argument(
         "--backend",
-        choices=["auto", "torch", "onnx"],
+        choices=["auto", "torch", "onnx", "openvino"],
         default="auto",
-        help="auto (default): onnx when the folder holds model.onnx, as the server picks; else torch",
+        help="auto (default): onnx when the folder holds model.onnx, else torch; openvino: model.onnx on OpenVINO",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="precision of the torch or openvino backend (bf16: on CPUs with AMX or AVX512-BF16)",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, help="intra-op threads (default: the CPUs available)")
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         backend=args.backend,
         trust_remote_code=args.trust_remote_code,
+        dtype=args.dtype,
     )
     result = evaluation.result
     raw = calibration_metrics(evaluation.margins)
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             "model": evaluation.model,
             "kind": evaluation.kind,
             "backend": evaluation.backend,
+            "dtype": evaluation.dtype,
             "data": data_name(args.data, args.rows),
             "max_length": evaluation.max_length,
             "truncated_pairs": evaluation.truncated_pairs,

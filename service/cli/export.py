@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--fp16", action="store_true", help="fp16 weights and activations, for GPU serving")
     parser.add_argument(
-        "--force", action="store_true", help="write an int8 model that fails the quality gate (recorded in the card)"
+        "--force", action="store_true", help="write an int8 or bf16 model that fails its gate (recorded in the card)"
     )
     parser.add_argument(
         "--gate-data",

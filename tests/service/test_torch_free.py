@@ -96,7 +96,8 @@ def test_serving_modules_import_without_torch(tmp_path: Path) -> None:
     script = tmp_path / "import_serving.py"
     script.write_text(
         "import models.folder, models.formatting, models.selftest, models.tokenizer\n"
-        "import service.app, service.backends.onnx_backend, service.model_loading, service.cli.serve\n",
+        "import service.app, service.backends.onnx_backend, service.model_loading, service.cli.serve\n"
+        "import service.backend_choice, service.backends.openvino_backend, models.openvino_runtime\n",
         encoding="utf-8",
     )
     command = [sys.executable, str(wrapper), str(script)]
@@ -104,8 +105,48 @@ def test_serving_modules_import_without_torch(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert not attempts.exists(), attempts.read_text()
     loaded = modules.read_text().split()
-    assert "service.backends.onnx_backend" in loaded and "onnxruntime" in loaded
+    assert "service.backends.onnx_backend" in loaded and "onnxruntime" in loaded and "openvino" in loaded
     assert _blocked_in(loaded) == []
+
+
+def test_server_on_openvino_chooses_its_precision_at_start_up_and_never_imports_torch(
+    default_onnx_dir: Path, tmp_path: Path
+) -> None:
+    env, wrapper, attempts, modules = _environment(tmp_path)
+    port = free_port()
+    env |= {"RMSERVE_BACKEND": "openvino", "RMSERVE_DTYPE": "auto", "RMSERVE_CHOICE_BUDGET_S": "0.5"}
+    command = [sys.executable, str(wrapper), "service.cli", "serve", "--model", str(default_onnx_dir)]
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as http:
+                _wait_ready(process, http, log_path)
+                items = [{"prompt": "Is ice cold?", "response": "Yes."}, {"prompt": "Hi", "response": "Hey"}]
+                scored = http.post("/v1/score", json={"items": items})
+                assert scored.status_code == 200, scored.text
+                assert len(scored.json()["scores"]) == 2
+                described = http.get("/v1/models").json()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                returncode = process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+    assert not attempts.exists(), f"the server tried to import a blocked package:\n{attempts.read_text()}"
+    assert returncode == 0, log_path.read_text(errors="replace")[-3000:]
+    choice = described["choice"]
+    assert described["backend"] == choice["backend"] == "openvino" and choice["mode"] == "auto"
+    assert described["dtype"] == choice["dtype"] and choice["reason"]
+    assert "openvino fp32" in choice["candidates"] and choice["cpu"]["model_name"]
+    if len(choice["candidates"]) > 1:  # a CPU with bf16 units: bf16 was judged (at export or at start-up)
+        assert any(label.startswith("openvino bf16") for label in choice["fidelity"]), choice
+    loaded = modules.read_text().split()
+    assert _blocked_in(loaded) == [] and "openvino" in loaded
+    assert "service.backends.torch_backend" not in loaded and "onnxruntime" not in loaded
 
 
 def test_server_on_an_onnx_folder_never_imports_torch(encoder_onnx_dir: Path, tmp_path: Path) -> None:
