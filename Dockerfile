@@ -11,6 +11,8 @@
 # Stages: `export-tools` (torch, CPU build) -> `model-default` or `model-context` (picked by
 # MODEL_SOURCE: build the default model, or take yours from the `model` context) exports ONNX ->
 # `venv-cpu`/`venv-cuda` (the [serve]/[gpu] install, no torch) -> `runtime` (picked by VARIANT).
+# The CPU image carries onnxruntime and OpenVINO: the server picks between them, and bf16 where the CPU
+# has AMX or AVX512-BF16, at start-up (backend and dtype auto; RMSERVE_BACKEND/RMSERVE_DTYPE pin them).
 # The final image has no torch, no compilers and no build tools; the model sits at /models/rmserve,
 # where a volume may also be mounted instead.
 
@@ -149,8 +151,7 @@ ENV PATH="/opt/rmserve/bin:${PATH}" \
     HF_HOME=/tmp/huggingface \
     RMSERVE_MODEL=/models/rmserve \
     RMSERVE_HOST=0.0.0.0 \
-    RMSERVE_PORT=8000 \
-    RMSERVE_BACKEND=onnx
+    RMSERVE_PORT=8000
 USER 10001
 WORKDIR /tmp
 EXPOSE 8000

@@ -226,6 +226,11 @@ def build_candidate(
             device=settings.device,
         )
         return openvino_backend
+    if importlib.util.find_spec("torch") is None:
+        raise ModelLoadError(
+            f"{folder.path} holds safetensors weights, which need torch (the rmserve[torch] extra); this install "
+            "serves ONNX folders only: export one with rmserve export"
+        )
     from service.backends.torch_backend import TorchBackend
 
     return TorchBackend(

@@ -143,6 +143,8 @@ def test_runtime_images_have_no_torch_and_no_compilers(
     (install,) = venv_stage.all("RUN")[-1:]
     extras = project_extras(pip_install_requirements(install)[0])
     assert "torch" not in closure(pyproject, extras)
+    if runtime == "runtime-cpu":  # the CPU image serves model.onnx on onnxruntime or OpenVINO (bf16)
+        assert {"onnxruntime", "openvino"} <= set(closure(pyproject, extras))
 
 
 def test_every_pip_install_uses_pyproject_extras_and_pins(dockerfile: Dockerfile, pyproject: dict[str, object]) -> None:

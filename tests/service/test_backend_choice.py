@@ -43,7 +43,7 @@ def _folder(onnx: bool, export: dict[str, object] | None = None) -> ModelFolder:
     card = ModelCard(name="rm", export=export) if export is not None else None
     path = Path("/models/rm")
     return ModelFolder(
-        path, {}, "encoder", [] if onnx else [path / "model.safetensors"], path / "model.onnx" if onnx else None, card
+        path, {}, "encoder", () if onnx else (path / "model.safetensors",), path / "model.onnx" if onnx else None, card
     )
 
 
