@@ -145,6 +145,16 @@ def test_cli_rejects_int8_with_fp16(tiny_decoder_dir: Path, tmp_path: Path, caps
     assert "exclude each other" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra", [["--precision", "bf16", "--fp16"], ["--quantize", "int8", "--precision", "bf16"]])
+def test_cli_rejects_precisions_that_exclude_each_other(
+    extra: list[str], tiny_decoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+
+    assert main(["export", "--model", str(tiny_decoder_dir), "--out", str(tmp_path / "o"), *extra]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+
+
 def test_cli_rejects_int8_with_optimize(
     tiny_decoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

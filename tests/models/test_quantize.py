@@ -123,6 +123,14 @@ def test_trained_model_passes_the_gate_and_keeps_its_ranking_in_int8(trained_int
     assert abs(gate["accuracy_int8"] - gate["accuracy_fp32"]) <= 0.02
     # Any flip is of a near-tie, not of a preference the fp32 model holds clearly.
     assert all(margin < 0.05 * gate["median_abs_margin"] for margin in gate["flipped_margins"])
+    # The fidelity gate of every reduced precision is recorded beside it, on the same scores.
+    fidelity = card.export["fidelity"]["int8"]
+    assert card.export["precision"] == "int8" and fidelity["runtime"] == "onnxruntime"
+    assert fidelity["comparisons"] == 97 and fidelity["spearman"] == pytest.approx(gate["spearman"])
+    assert fidelity["accuracy_reduced"] == pytest.approx(gate["accuracy_int8"])
+    assert fidelity["near_tie_flips"] + fidelity["decisive"] * (1 - fidelity["agreement_above_margin"]) == (
+        pytest.approx(len(gate["flipped_margins"]))
+    )
     # The accepted folder serves as int8 and reproduces its card's reference scores.
     backend = OnnxBackend(folder, 0)
     assert backend.dtype == "int8"

@@ -64,3 +64,37 @@ def test_openvino_refuses_what_it_cannot_serve(default_onnx_dir: Path, tiny_enco
         OpenVinoBackend(folder, 0, device="cuda")
     with pytest.raises(ModelLoadError, match=r"has no model\.onnx"):
         OpenVinoBackend(inspect_model_folder(tiny_encoder_dir), 0)
+
+
+def test_the_export_records_bf16s_gate_where_the_cpu_can_measure_it(default_onnx_dir: Path) -> None:
+    from models.cpu_features import detect_cpu_features
+
+    card = inspect_model_folder(default_onnx_dir).card
+    assert card is not None and card.export is not None and card.export["dtype"] == "fp32"
+    if detect_cpu_features().bf16_units is None:
+        assert card.export["precision"] == "fp32" and card.export["fidelity"] == {}
+        return
+    record = card.export["fidelity"]["bf16"]
+    assert card.export["precision"] == "bf16" and record["runtime"].startswith("openvino ")
+    assert record["comparisons"] == 64 and record["gate_data"] == "preferences.jsonl"
+    assert record["passed"] == (record["agreement_above_margin"] >= 0.995 and record["spearman"] >= 0.9995)
+    assert record["forced"] == (not record["passed"]) and 0 < record["max_abs_diff"] < BF16_VS_FP32_TOLERANCE
+
+
+def test_eval_scores_an_export_on_openvino(default_onnx_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from models.default_model import DEFAULT_DATA_PATH
+    from service.cli import main
+
+    reports = {}
+    for backend, dtype in (("onnx", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")):
+        args = ["eval", "--model", str(default_onnx_dir), "--data", str(DEFAULT_DATA_PATH), "--rows", "0:40"]
+        assert main([*args, "--backend", backend, "--dtype", dtype, "--threads", "1", "--json"]) == 0
+        reports[(backend, dtype)] = json.loads(capsys.readouterr().out)
+    assert reports[("openvino", "fp32")]["backend"] == "openvino" and reports[("openvino", "fp32")]["n"] == 40
+    assert reports[("openvino", "fp32")]["accuracy"] == reports[("onnx", "fp32")]["accuracy"]
+    margin = reports[("onnx", "fp32")]["mean_margin"]
+    assert reports[("openvino", "fp32")]["mean_margin"] == pytest.approx(margin, abs=1e-5)
+    assert reports[("openvino", "bf16")]["dtype"] in ("bf16", "fp32")  # fp32 where the CPU has no bf16 units
+    assert reports[("openvino", "bf16")]["mean_margin"] == pytest.approx(margin, abs=BF16_VS_FP32_TOLERANCE)
