@@ -268,6 +268,9 @@ def server_settings(variant: str, plan: Plan, max_length: int | None) -> dict[st
     defaults = Settings()
     settings = {
         "RMSERVE_BACKEND": backend_of(variant),
+        # torch-fp32 is fp32: dtype auto would let the server pick bf16 on a CPU with bf16 units
+        # (loadtest.precision_bench compares the precisions); onnx runs the precision of its file.
+        "RMSERVE_DTYPE": "fp32" if backend_of(variant) == "torch" else "auto",
         "RMSERVE_WORKERS": str(defaults.resolved_workers()),
         "RMSERVE_THREADS_PER_WORKER": str(defaults.resolved_threads_per_worker()),
         **plan.server_env,
@@ -361,7 +364,13 @@ def measure_comparisons(run: Run, servers: dict[str, RunningServer], work: Workl
 
 def naive_settings(plan: Plan, max_length: int | None) -> dict[str, str]:
     """OpenRLHF's serve_rm.py design: torch, one forward pass per request, one at a time."""
-    settings = {"RMSERVE_BACKEND": "torch", "RMSERVE_MAX_BATCH_SIZE": "1", "RMSERVE_WORKERS": "1", **plan.server_env}
+    settings = {
+        "RMSERVE_BACKEND": "torch",
+        "RMSERVE_DTYPE": "fp32",
+        "RMSERVE_MAX_BATCH_SIZE": "1",
+        "RMSERVE_WORKERS": "1",
+        **plan.server_env,
+    }
     if max_length:
         settings["RMSERVE_MAX_LENGTH"] = str(max_length)
     return settings
