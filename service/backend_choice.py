@@ -191,8 +191,10 @@ def plan_candidates(
 
 
 def _onnx_candidate(folder: ModelFolder, dtype: str) -> Candidate:
+    """onnxruntime runs the file's own precision; "fp32" (the old default of `dtype`) and "auto" both mean
+    that one, so settings written before `auto` existed still serve an int8 export."""
     exported = file_dtype(folder)
-    if dtype not in ("auto", exported):
+    if dtype not in ("auto", "fp32", exported):
         hint = " (bf16 on a CPU: --backend openvino)" if dtype == "bf16" else ""
         raise ModelLoadError(f"onnxruntime serves model.onnx in the precision it was exported in ({exported}){hint}")
     return Candidate("onnx", exported)
