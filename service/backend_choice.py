@@ -366,7 +366,9 @@ def choose_backend(
     try:
         for candidate in plan.candidates if timed else prior_order(plan.candidates, features):
             record = recorded_fidelity(folder, candidate.dtype) if candidate.reduced else None
-            if enforce_gate and record is not None and not record.get("passed", False):
+            # A folder's only configuration serves whatever its card says (an int8 export is int8).
+            alternatives = len(plan.candidates) > 1
+            if enforce_gate and alternatives and record is not None and not record.get("passed", False):
                 choice.notes.append(f"{candidate.label} left out: failed the fidelity gate at export")
                 choice.fidelity[f"{candidate.label} (export)"] = record
                 continue

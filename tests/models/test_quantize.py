@@ -138,6 +138,14 @@ def test_trained_model_passes_the_gate_and_keeps_its_ranking_in_int8(trained_int
     for pair in card.reference_pairs:
         (score,) = backend.score([formatter.encode(pair.prompt, pair.response)])
         assert score == pytest.approx(pair.score, abs=1e-5)
+    # The server's auto choice serves it as int8 whatever its fidelity verdict: it is the folder's only option.
+    from service.backend_choice import choose_backend
+    from service.settings import Settings
+
+    chosen, choice = choose_backend(Settings(dtype="auto", workers=1), folder, load_tokenizer(folder), formatter)
+    assert (chosen.name, chosen.dtype, choice.mode) == ("onnx", "int8", "auto")
+    assert choice.reason == "the only candidate for this folder and device"
+    chosen.close()
 
 
 @pytest.mark.parametrize("fixture", ["tiny_encoder_dir", "tiny_decoder_dir"])
