@@ -14,8 +14,8 @@ Saturation: a closed loop of `--concurrency` clients, each sending `--pairs-per-
 (tuning rows) per request. The fp32 export carries the bf16 fidelity gate (`--precision bf16`, gated on
 the HH-RLHF held-out rows) where the CPU has bf16 units. The report names the CPU and its features.
 
-    python -m loadtest.precision_bench [--model DIR] [--concurrency 32] [--pairs-per-request 8]
-        [--duration-s 6] [--repeats 2] [--out results.json] [--docs-table]
+    python -m loadtest.precision_bench [--model DIR] [--concurrency 8] [--pairs-per-request 8]
+        [--duration-s 8] [--repeats 3] [--out results.json]
 """
 
 from __future__ import annotations
@@ -54,11 +54,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m loadtest.precision_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="safetensors RM folder (default: the default model)")
     parser.add_argument("--configurations", default=",".join(CONFIGURATIONS), help="comma-separated names")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="closed-loop clients (8 x 8 pairs keep 2 workers busy)"
+    )
     parser.add_argument("--pairs-per-request", type=int, default=8)
     parser.add_argument("--warmup-s", type=float, default=2.0)
-    parser.add_argument("--duration-s", type=float, default=6.0)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--duration-s", type=float, default=8.0)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=1024, help="distinct HH pairs in the request file")
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / ".cache" / "precision-bench", help="exports")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
