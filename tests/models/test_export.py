@@ -149,7 +149,7 @@ def test_cli_rejects_int8_with_fp16(tiny_decoder_dir: Path, tmp_path: Path, caps
 def test_cli_rejects_precisions_that_exclude_each_other(
     extra: list[str], tiny_decoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from service.cli import main
+    from service.cli.main import main
 
     assert main(["export", "--model", str(tiny_decoder_dir), "--out", str(tmp_path / "o"), *extra]) == 2
     assert "exclude each other" in capsys.readouterr().err

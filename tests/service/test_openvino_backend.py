@@ -85,7 +85,7 @@ def test_eval_scores_an_export_on_openvino(default_onnx_dir: Path, capsys: pytes
     import json
 
     from models.default_model import DEFAULT_DATA_PATH
-    from service.cli import main
+    from service.cli.main import main
 
     reports = {}
     for backend, dtype in (("onnx", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")):
