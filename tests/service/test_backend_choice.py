@@ -177,6 +177,18 @@ def test_on_amx_untimed_bf16_is_chosen_when_it_passes_and_not_when_it_fails(
         backend.close()
 
 
+def test_without_bf16_units_bf16_is_never_tried(loaded: tuple[ModelFolder, object, object]) -> None:
+    folder, tokenizer, formatter = loaded
+    settings = Settings(dtype="auto", choice_budget_s=0.2, workers=1, threads_per_worker=1)
+    backend, choice = choose_backend(settings, folder, tokenizer, formatter, features=AVX2_ONLY)  # type: ignore[arg-type]
+    try:
+        assert backend.dtype == "fp32" and set(choice.pairs_per_s) == {"onnx fp32", "openvino fp32"}
+        assert choice.fidelity == {} and any("no bf16 units" in note for note in choice.notes)
+        assert choice.cpu["model_name"] == "Intel(R) Xeon(R) CPU E5-2680 v3"
+    finally:
+        backend.close()
+
+
 def test_a_timed_start_up_picks_the_fastest_faithful_candidate(loaded: tuple[ModelFolder, object, object]) -> None:
     folder, tokenizer, formatter = loaded
     settings = Settings(dtype="auto", choice_budget_s=0.5, workers=1, threads_per_worker=1)
