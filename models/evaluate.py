@@ -1,4 +1,4 @@
-"""Pairwise accuracy of a reward model on preference pairs, RewardBench style (torch or onnxruntime).
+"""Pairwise accuracy of a reward model on preference pairs, RewardBench style (torch, onnxruntime or OpenVINO).
 
 A pair counts as correct when the chosen response scores strictly higher than the rejected one; a tie
 counts as wrong. The 95% confidence interval is Wilson's score interval, which stays inside [0, 1] and

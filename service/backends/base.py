@@ -1,7 +1,7 @@
 """The backend protocol: the only thing the batcher knows about a model.
 
-A backend turns a batch of already-tokenized pairs into raw reward scores. Implementations import torch
-or onnxruntime inside their own modules, so choosing the ONNX backend never imports torch.
+A backend turns a batch of already-tokenized pairs into raw reward scores. Implementations import torch,
+onnxruntime or openvino inside their own modules, so choosing an ONNX-based backend never imports torch.
 
 A backend of a multi-objective head returns every output per pair from `score`, (B, K); a backend that
 serves process reward models also has `score_steps` (see `StepBackend`): the two-label logits at each
@@ -31,7 +31,7 @@ class Backend(Protocol):
     must be thread-safe for concurrent `score` calls (or serialise internally).
     """
 
-    name: str  # "torch" or "onnx"
+    name: str  # "torch", "onnx" or "openvino"
     device: str  # "cpu", "cuda", "cuda:1", ...
     dtype: str  # "fp32", "fp16", "bf16", "int8"
 
