@@ -24,6 +24,7 @@ from models.folder import ModelLoadError
 from models.formatting import EncodedPair
 from models.selftest import tolerance_for, verify_reference_scores
 from models.steps import EncodedSteps
+from service.api.docs import install_docs
 from service.api.routes import probes, scoring
 from service.api.score_steps.router import router as score_steps_router
 from service.backends.base import Backend, StepBackend
@@ -207,8 +208,11 @@ def create_app(settings: Settings, backend: Backend | None = None, freeze_gc: bo
         summary="Reward-model scoring service",
         description="Raw rewards for (prompt, response) pairs with dynamic batching; see /docs.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from the installed Swagger UI files, not a CDN
+        redoc_url=None,
     )
     app.state.service = state
+    install_docs(app)
     install_error_handlers(app)
     app.include_router(scoring)
     app.include_router(score_steps_router)

@@ -40,7 +40,7 @@ from tests.reliability.conftest import ServerProcess, record_figures, rerun_comm
 from tests.service.server_process import REPO_ROOT
 
 KEY = "reliability-security-key-0123456789"
-OPEN_PATHS = {"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+OPEN_PATHS = {"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/docs-assets", "/openapi.json"}
 SCORE_BODY = {"items": [{"prompt": "p", "response": "r"}]}
 
 
