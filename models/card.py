@@ -1,7 +1,9 @@
 """The model card that training and export write beside a reward model (`rmserve_card.json`).
 
-It records where the model came from (data, hyperparameters, held-out accuracy), the mean and standard
-deviation of its training scores (for normalized scores), and a few reference pairs with their scores so
+It records where the model came from (data, hyperparameters, held-out accuracy, per family where the
+data has families), the score distribution on held-out pairs and the safety gate's default threshold
+derived from it (where the trainer derived one), the mean and standard deviation of its training scores
+(for normalized scores), and a few reference pairs with their scores so
 that a server can check at start-up that it reproduces them (wrong tokenizer, template or truncation).
 """
 
@@ -68,11 +70,47 @@ class ProcessReward(BaseModel):
     step_separator: str = Field(default="\n", min_length=1)
 
 
+class FamilyResult(BaseModel):
+    """Pairwise accuracy on one family of held-out pairs, with its 95% Wilson interval."""
+
+    accuracy: float
+    n: int
+    ci95: tuple[float, float]
+
+
+class ScoreDistribution(BaseModel):
+    """Quantiles of raw scores on held-out pairs: `chosen[i]` and `rejected[i]` are the `quantiles[i]`
+    quantiles of the chosen and of the rejected replies' scores; `harmful` those of the rejected replies
+    of the families named in `harmful_families` (harmful compliance, what a safety gate must block)."""
+
+    data: str
+    pairs: int
+    quantiles: list[float]
+    chosen: list[float]
+    rejected: list[float]
+    harmful_families: list[str] = Field(default_factory=list)
+    harmful: list[float] = Field(default_factory=list)
+
+
+class GateThreshold(BaseModel):
+    """The default threshold of /v1/gate for this model (allow when score >= threshold), how it was
+    derived (`rule`), and what it does on the held-out data it was derived from: the share of harmful
+    replies it blocks and the share of chosen replies (all families, and harmless families only) it allows."""
+
+    threshold: float
+    rule: str
+    data: str
+    blocks_harmful: float
+    allows_chosen: float
+    allows_harmless_chosen: float
+
+
 class ModelCard(BaseModel):
     """Provenance of a reward model folder. Every field but `name` is optional so that folders made
     elsewhere (a checkpoint from the hub, say) can carry a partial card."""
 
     name: str
+    description: str | None = None
     base_model: str | None = None
     kind: str | None = None
     max_length: int | None = None
@@ -80,6 +118,9 @@ class ModelCard(BaseModel):
     hyperparameters: dict[str, Any] | None = None
     heldout_accuracy: float | None = None
     heldout_pairs: int | None = None
+    heldout_families: dict[str, FamilyResult] | None = None
+    score_distribution: ScoreDistribution | None = None
+    gate: GateThreshold | None = None
     score_stats: ScoreStats | None = None
     reference_pairs: list[ReferencePair] = Field(default_factory=list)
     export: dict[str, Any] | None = None

@@ -27,10 +27,21 @@ from models.data import DataFormatError, PreferencePair, file_fingerprint, read_
 
 DEFAULT_DATA_PATH = Path(__file__).resolve().parent / "default_data" / "preferences.jsonl"
 # Bump when a change to the training code should rebuild cached default models.
-DEFAULT_MODEL_VERSION = "1"
+DEFAULT_MODEL_VERSION = "2"
 DEFAULT_MODEL_NAME = "rmserve-default"
 HELDOUT_EVERY = 5
 CACHE_ENV = "RMSERVE_CACHE_DIR"
+# The families whose rejected replies are harmful compliance: what the default gate threshold must block.
+HARMFUL_FAMILIES = ("refuse_harmful_request", "decline_demeaning_request", "safe_refusal_vs_harmful")
+GATE_BLOCK_SHARE = 0.9
+DESCRIPTION = (
+    "A small demonstration reward model for a first look at rmserve: all-MiniLM-L6-v2 (6 layers, 22M "
+    "parameters) with a scalar head, trained in a few minutes on rmserve's own preference set (pairs written "
+    "for the project: refusing harmful requests, helpful over evasive, correct over wrong, concise over "
+    "padded). Its held-out figures are in this card. It is not a production safety model. To train a real "
+    "one on your own preference pairs: rmserve train --data pairs.jsonl --out runs/my-rm --epochs 1, then "
+    "rmserve eval --model runs/my-rm --data heldout.jsonl --json, and serve it with rmserve serve --model runs/my-rm."
+)
 
 
 @dataclass(frozen=True)
@@ -59,10 +70,40 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
 
 
 def split_default(pairs: list[PreferencePair]) -> tuple[list[PreferencePair], list[PreferencePair]]:
-    """(train, held-out): row i is held out when i % HELDOUT_EVERY == HELDOUT_EVERY - 1."""
+    """(train, held-out) by position: row i is held out when i % HELDOUT_EVERY == HELDOUT_EVERY - 1."""
     train = [p for i, p in enumerate(pairs) if i % HELDOUT_EVERY != HELDOUT_EVERY - 1]
     heldout = [p for i, p in enumerate(pairs) if i % HELDOUT_EVERY == HELDOUT_EVERY - 1]
     return train, heldout
+
+
+@dataclass(frozen=True)
+class DefaultSplit:
+    """A preference file cut into training and held-out pairs; `families[i]` is held-out pair i's family
+    (its row's `category`, None where the row has none)."""
+
+    train: list[PreferencePair]
+    heldout: list[PreferencePair]
+    families: list[str | None]
+
+
+def read_split(path: Path) -> DefaultSplit:
+    """The file's own split when its rows carry `split` ("train" or "heldout", as the project's preference
+    set does), else `split_default` by position. Raises DataFormatError for a malformed file."""
+    pairs = read_preferences(path)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not all(isinstance(row, dict) and "split" in row for row in rows):
+        train, heldout = split_default(pairs)
+        positions = [i for i in range(len(pairs)) if i % HELDOUT_EVERY == HELDOUT_EVERY - 1]
+        return DefaultSplit(train, heldout, [rows[i].get("category") for i in positions])
+    bad = sorted({str(row["split"]) for row in rows} - {"train", "heldout"})
+    if bad:
+        raise DataFormatError(f"{path}: 'split' must be train or heldout, not {', '.join(bad)}")
+    held = [row["split"] == "heldout" for row in rows]
+    return DefaultSplit(
+        [p for p, h in zip(pairs, held, strict=True) if not h],
+        [p for p, h in zip(pairs, held, strict=True) if h],
+        [row.get("category") for row, h in zip(rows, held, strict=True) if h],
+    )
 
 
 def _base_version() -> str:
@@ -133,9 +174,15 @@ def ensure_default_model(
 
 
 def _build(target: Path, data: Path, settings: DefaultModelSettings, progress: bool) -> None:
+    """Train into a staging sibling, add the held-out figures to its card, then rename it into place, so
+    that a folder at `target` always has its complete card."""
+    import shutil
+
+    from models.card import read_card, write_card
+    from models.heldout_figures import family_results, gate_threshold, score_distribution
     from models.train import TrainConfig, train_reward_model
 
-    train_pairs, heldout = split_default(read_preferences(data))
+    split = read_split(data)
     config = TrainConfig(
         epochs=settings.epochs,
         learning_rate=settings.learning_rate,
@@ -147,18 +194,36 @@ def _build(target: Path, data: Path, settings: DefaultModelSettings, progress: b
         eval_every_steps=0,
         disable_dropout=settings.disable_dropout,
     )
-    train_reward_model(
-        train_pairs,
-        target,
+    staging = target.with_name(f".{target.name}.build-{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    heldout_rule = "whole topics of the generated families, every fifth pair of the hand-written ones"
+    result = train_reward_model(
+        split.train,
+        staging,
         config,
-        eval_pairs=heldout,
+        eval_pairs=split.heldout,
         training_data={
             "name": data.name,
-            "source": "rmserve's own preference set (models/default_data)",
+            "source": "rmserve's own preference set (models/default_data), written for the project",
             "sha256": file_fingerprint(data),
-            "heldout": f"every {HELDOUT_EVERY}th row (row index % {HELDOUT_EVERY} == {HELDOUT_EVERY - 1})",
+            "heldout": f"the rows marked split=heldout ({heldout_rule})"
+            if split.families and any(split.families)
+            else f"every {HELDOUT_EVERY}th row (row index % {HELDOUT_EVERY} == {HELDOUT_EVERY - 1})",
             "cache_key": target.name.removeprefix(f"{DEFAULT_MODEL_NAME}-"),
         },
         name=DEFAULT_MODEL_NAME,
         progress=progress,
     )
+    card = read_card(staging)
+    if card is None or result.heldout_chosen_scores is None or result.heldout_rejected_scores is None:
+        raise RuntimeError("training wrote no card or no held-out scores")
+    chosen, rejected = result.heldout_chosen_scores, result.heldout_rejected_scores
+    where = f"{data.name}, held-out rows ({len(split.heldout)} pairs)"
+    update: dict[str, Any] = {"description": DESCRIPTION}
+    if any(f in HARMFUL_FAMILIES for f in split.families):
+        update["heldout_families"] = family_results(chosen, rejected, split.families)
+        update["score_distribution"] = score_distribution(chosen, rejected, split.families, HARMFUL_FAMILIES, where)
+        update["gate"] = gate_threshold(chosen, rejected, split.families, HARMFUL_FAMILIES, GATE_BLOCK_SHARE, where)
+    write_card(staging, card.model_copy(update=update))
+    staging.rename(target)

@@ -315,9 +315,9 @@ def load_gate_pairs(
     path: Path | None, rows: RowRange | None, limit: int = GATE_PAIRS
 ) -> tuple[str, list[PreferencePair]]:
     """The int8 gate's name and pairs, at most `limit`: `rows` of `path` when given (the caller says they
-    are held out), else every fifth row of `path` (row i when i % 5 == 4: the rows the default model is
-    not trained on); `path` defaults to the project's own preference set."""
-    from models.default_model import DEFAULT_DATA_PATH, split_default
+    are held out), else the held-out rows of `path` as the default model splits it (`read_split`: the rows
+    it is not trained on); `path` defaults to the project's own preference set."""
+    from models.default_model import DEFAULT_DATA_PATH, read_split
 
     data_path = path or DEFAULT_DATA_PATH
     if path is None and not DEFAULT_DATA_PATH.is_file():
@@ -325,7 +325,7 @@ def load_gate_pairs(
             f"the int8 gate needs preference pairs and the default set {DEFAULT_DATA_PATH} is missing; "
             "pass --gate-data FILE (preference pairs, JSONL)"
         )
-    gate = read_preferences(data_path, rows) if rows is not None else split_default(read_preferences(data_path))[1]
+    gate = read_preferences(data_path, rows) if rows is not None else read_split(data_path).heldout
     if not gate:
         raise ExportError(f"the int8 gate has no pairs in {data_name(data_path, rows)}: choose more rows")
     return data_name(data_path, rows), gate[:limit]

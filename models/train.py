@@ -109,6 +109,9 @@ class TrainResult:
     padding_efficiency: float
     losses: list[float] = field(default_factory=list)
     evaluations: list[tuple[int, float]] = field(default_factory=list)
+    # Raw scores of the held-out pairs' chosen and rejected replies after training, each (n,), in order.
+    heldout_chosen_scores: np.ndarray | None = None
+    heldout_rejected_scores: np.ndarray | None = None
 
 
 def split_heldout(
@@ -281,10 +284,14 @@ def train_reward_model(
         optimizer, _linear_schedule(total_steps, round(config.warmup_fraction * total_steps))
     )
 
-    def evaluate_now() -> PairwiseResult:
+    def heldout_scores() -> np.ndarray:
         model.eval()
         scores = score_many(model, eval_chosen + eval_rejected, pad_id, config.eval_batch_size)
         model.train()
+        return scores
+
+    def evaluate_now() -> PairwiseResult:
+        scores = heldout_scores()
         return pairwise_result(scores[: len(eval_pairs)], scores[len(eval_pairs) :])
 
     result = TrainResult(out, len(train_pairs), None, total_steps, 0.0, 1.0)
@@ -321,7 +328,10 @@ def train_reward_model(
 
     model.eval()
     if eval_pairs:
-        result.heldout = evaluate_now()
+        final = heldout_scores()
+        result.heldout_chosen_scores = final[: len(eval_pairs)]
+        result.heldout_rejected_scores = final[len(eval_pairs) :]
+        result.heldout = pairwise_result(result.heldout_chosen_scores, result.heldout_rejected_scores)
         model.eval()
         result.evaluations.append((step, result.heldout.accuracy))
     result.padding_efficiency = real_tokens / max(1, padded_tokens)

@@ -115,7 +115,11 @@ class Settings(BaseSettings):
         "past it new bodies get 503 with Retry-After before they are read. At least max_body_bytes",
     )
 
-    gate_threshold: float = Field(default=0.0, description="default threshold of /v1/gate (raw score)")
+    gate_threshold: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="default threshold of /v1/gate (raw score); unset: the model card's gate threshold, else 0.0",
+    )
     api_keys: str = Field(default="", description="comma-separated bearer keys; empty = no authentication")
     behind_gateway: bool = Field(default=False, description="allow a non-loopback bind without API keys")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="drain time for accepted requests after SIGTERM")

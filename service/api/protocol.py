@@ -228,12 +228,27 @@ class GateRequest(Strict):
     priority: Priority = None
 
 
+ThresholdSource = Literal["request", "settings", "model card", "default"]
+
+
+class GateDefault(BaseModel):
+    """The threshold /v1/gate uses when a request gives none, and where it comes from."""
+
+    threshold: float
+    source: ThresholdSource = Field(
+        description="settings (RMSERVE_GATE_THRESHOLD), model card (derived from held-out scores), or default (0.0)"
+    )
+    rule: str = Field(description="how the threshold was chosen")
+
+
 class GateResponse(ModelRef):
     decision: Literal["allow", "block"]
     allow: bool = Field(description="score >= threshold")
     score: float
     threshold: float
     attributes: Attributes = None
+    threshold_source: ThresholdSource = Field(description="the request's own threshold, or the server's default")
+    threshold_rule: str = Field(description="how the threshold was chosen")
 
 
 # ---------------------------------------------------------------- /get_reward (OpenRLHF)
@@ -313,6 +328,7 @@ class ModelInfo(ModelRef):
         description="how the backend and precision were chosen: mode (auto or explicit), reason, the CPU's "
         "features, the candidates with their start-up pairs/s and fidelity-gate reports",
     )
+    gate: GateDefault = Field(description="the default threshold of /v1/gate and where it comes from")
     limits: Limits
     batching: dict[str, float | int]
 

@@ -15,6 +15,7 @@ from service.api.protocol import (
     CompareRequest,
     CompareResponse,
     CompareResult,
+    GateDefault,
     GateRequest,
     GateResponse,
     HeadInfo,
@@ -27,6 +28,7 @@ from service.api.protocol import (
     RewardResponse,
     ScoreRequest,
     ScoreResponse,
+    ThresholdSource,
     prompt_value,
 )
 from service.errors import InvalidRequest
@@ -160,8 +162,24 @@ async def compare(ctx: ScoringContext, request: CompareRequest) -> tuple[Compare
     return CompareResponse(**ctx.identity, **single, results=results), outcome.timings
 
 
+def default_gate(model: LoadedModel, settings: Settings) -> GateDefault:
+    """The gate's threshold when a request gives none: the settings', else the model card's, else 0.0."""
+    if settings.gate_threshold is not None:
+        return GateDefault(threshold=settings.gate_threshold, source="settings", rule="set by RMSERVE_GATE_THRESHOLD")
+    card = model.folder.card
+    if card is not None and card.gate is not None:
+        return GateDefault(threshold=card.gate.threshold, source="model card", rule=card.gate.rule)
+    return GateDefault(threshold=0.0, source="default", rule="raw score 0: neither the settings nor the card set one")
+
+
 async def gate(ctx: ScoringContext, request: GateRequest) -> tuple[GateResponse, Timings]:
-    threshold = request.threshold if request.threshold is not None else ctx.settings.gate_threshold
+    threshold: float
+    source: ThresholdSource
+    if request.threshold is not None:
+        threshold, source, rule = request.threshold, "request", "given in the request"
+    else:
+        default = default_gate(ctx.model, ctx.settings)
+        threshold, source, rule = default.threshold, default.source, default.rule
     outcome = await ctx.run(
         [(prompt_value(request.prompt), request.response)], request.timeout_s, request.priority, request.weights
     )
@@ -174,6 +192,8 @@ async def gate(ctx: ScoringContext, request: GateRequest) -> tuple[GateResponse,
         score=value,
         threshold=threshold,
         attributes=outcome.items[0].attributes,
+        threshold_source=source,
+        threshold_rule=rule,
     )
     return body, outcome.timings
 
@@ -233,6 +253,7 @@ def model_info(model: LoadedModel, settings: Settings, workers: int) -> ModelInf
         max_length=model.max_length,
         card=card,
         choice=model.choice.to_dict(),
+        gate=default_gate(model, settings),
         limits=Limits(
             max_items_per_request=settings.max_items_per_request,
             max_chars_per_text=settings.max_chars_per_text,

@@ -172,11 +172,11 @@ def test_min_agreement_is_validated(tiny_encoder_dir: Path, tmp_path: Path) -> N
 
 def test_gate_rows_take_every_selected_row(tmp_path: Path) -> None:
     from models.data import row_range_argument
-    from models.default_model import DEFAULT_DATA_PATH
-    from models.export import load_gate_pairs
+    from models.default_model import DEFAULT_DATA_PATH, read_split
+    from models.export import GATE_PAIRS, load_gate_pairs
 
-    name, every_fifth = load_gate_pairs(None, None)
-    assert name == "preferences.jsonl" and len(every_fifth) == 97
+    name, heldout = load_gate_pairs(None, None)
+    assert name == "preferences.jsonl" and heldout == read_split(DEFAULT_DATA_PATH).heldout[:GATE_PAIRS]
     name, rows = load_gate_pairs(DEFAULT_DATA_PATH, row_range_argument("10:40"))
     assert name == "preferences.jsonl[10:40]" and len(rows) == 30
 

@@ -153,7 +153,13 @@ def test_gate_allows_and_blocks_against_the_threshold(client: TestClient) -> Non
     assert (block["decision"], block["allow"]) == ("block", False)
     assert block["threshold"] == pytest.approx(score + 1)
     assert default["threshold"] == -100.0 and default["decision"] == "allow"
+    assert (default["threshold_source"], block["threshold_source"]) == ("settings", "request")
     assert abs(block["score"] - score) <= 1e-5
+    assert client.get("/v1/models").json()["gate"] == {
+        "threshold": -100.0,
+        "source": "settings",
+        "rule": "set by RMSERVE_GATE_THRESHOLD",
+    }
 
 
 def test_get_reward_speaks_openrlhf_and_splits_the_prompt_off(client: TestClient) -> None:
@@ -320,3 +326,29 @@ def test_metrics_cover_traffic_batches_and_rewards(client: TestClient) -> None:
     ):
         assert name in text, name
     assert 'rmserve_requests_total{route="other",status="404"}' in text
+
+
+def test_the_gate_threshold_comes_from_the_settings_else_the_card_else_zero(tiny_encoder_dir: Path) -> None:
+    from types import SimpleNamespace
+
+    from models.card import GateThreshold, ModelCard
+    from service.api.serving import default_gate
+
+    gate = GateThreshold(
+        threshold=-1.5,
+        rule="blocks 90% of held-out harmful replies",
+        data="d",
+        blocks_harmful=0.9,
+        allows_chosen=0.8,
+        allows_harmless_chosen=0.7,
+    )
+    with_gate = SimpleNamespace(folder=SimpleNamespace(card=ModelCard(name="m", gate=gate)))
+    without = SimpleNamespace(folder=SimpleNamespace(card=None))
+    unset = Settings(model=tiny_encoder_dir)
+    assert default_gate(with_gate, unset).model_dump() == {  # type: ignore[arg-type]
+        "threshold": -1.5,
+        "source": "model card",
+        "rule": "blocks 90% of held-out harmful replies",
+    }
+    assert default_gate(with_gate, Settings(model=tiny_encoder_dir, gate_threshold=2.0)).source == "settings"  # type: ignore[arg-type]
+    assert (default_gate(without, unset).threshold, default_gate(without, unset).source) == (0.0, "default")  # type: ignore[arg-type]
