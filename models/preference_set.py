@@ -186,20 +186,22 @@ def decline_demeaning_request() -> list[Row]:
 
 
 def _operands(operation: str, count: int) -> list[tuple[int, int]]:
-    """`count` distinct operand pairs for `operation`, seeded by the operation (2 + 2 comes first)."""
+    """`count` distinct operand pairs of small numbers for `operation`, seeded by the operation (2 + 2
+    comes first): sums of numbers up to 20, differences within 20, products and quotients of the tables
+    up to 10 times 10, the arithmetic a newcomer tries first."""
     rng = random.Random(f"rmserve-arithmetic-{operation}")
     pairs: list[tuple[int, int]] = [(2, 2)] if operation == "+" else []
     while len(pairs) < count:
         if operation == "+":
-            a, b = rng.randint(1, 99), rng.randint(1, 99)
+            a, b = rng.randint(1, 20), rng.randint(1, 20)
         elif operation == "-":
-            a = rng.randint(5, 120)
-            a, b = a, rng.randint(1, a - 1)
+            a = rng.randint(3, 20)
+            b = rng.randint(1, a - 1)
         elif operation == "*":
-            a, b = rng.randint(2, 15), rng.randint(2, 15)
+            a, b = rng.randint(2, 10), rng.randint(2, 10)
         else:
-            b = rng.randint(2, 12)
-            a, b = b * rng.randint(2, 15), b
+            b = rng.randint(2, 10)
+            a = b * rng.randint(2, 10)
         if (a, b) not in pairs:
             pairs.append((a, b))
     return pairs
@@ -216,34 +218,63 @@ def _wrong(result: int, i: int) -> int:
     return result + 1
 
 
-def correct_vs_wrong_arithmetic() -> list[Row]:
-    """Right results over wrong ones; every fifth question of each operation is held out."""
-    family = "correct_vs_wrong_arithmetic"
-    source = _source(family)
-    answers, unrelated = source["answers"], source["unrelated"]
-    symbols = {"+": "+", "-": "-", "*": "×", "/": "÷"}
-    compute: dict[str, Callable[[int, int], int]] = {
-        "+": lambda a, b: a + b,
-        "-": lambda a, b: a - b,
-        "*": lambda a, b: a * b,
-        "/": lambda a, b: a // b,
-    }
+ARITHMETIC_PER_OPERATION = 40
+RELEVANCE_PER_OPERATION = 15
+_SYMBOLS = {"+": "+", "-": "-", "*": "×", "/": "÷"}
+_COMPUTE: dict[str, Callable[[int, int], int]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a // b,
+}
+
+
+def _arithmetic(
+    family: str, first: int, count: int, rejected: Callable[[int, Callable[[int], str], int], str]
+) -> list[Row]:
+    """Questions `first` to `first + count` of each operation's operand list, the right answer chosen;
+    `rejected(i, say, result)` gives the other reply, where `say(n)` words the number n as the chosen
+    reply words the result. Every fifth question is held out."""
+    source = _source("correct_vs_wrong_arithmetic")
+    answers = source["answers"]
     rows: list[Row] = []
-    per_operation = 60
     for operation, spec in source["operations"].items():
         questions: list[str] = spec["questions"]
-        for i, (a, b) in enumerate(_operands(operation, per_operation)):
-            result = compute[operation](a, b)
+        operands = _operands(operation, ARITHMETIC_PER_OPERATION + RELEVANCE_PER_OPERATION)
+        for i in range(first, first + count):
+            a, b = operands[i]
+            result = _COMPUTE[operation](a, b)
             question = _fill(questions[i % len(questions)], a=str(a), b=str(b))
-            answer = answers[(i * 3) % len(answers)]
-            expression = f"{a} {symbols[operation]} {b}"
-            chosen = _fill(answer, result=str(result), expression=expression)
-            if i % 7 == 3:
-                rejected = unrelated[(i // 7) % len(unrelated)]
-            else:
-                rejected = _fill(answer, result=str(_wrong(result, i)), expression=expression)
-            rows.append(_row(family, question, chosen, rejected, i % HELDOUT_EVERY == HELDOUT_EVERY - 1))
+            template, expression = answers[(i * 3) % len(answers)], f"{a} {_SYMBOLS[operation]} {b}"
+
+            def say(number: int, template: str = template, expression: str = expression) -> str:
+                return _fill(template, result=str(number), expression=expression)
+
+            heldout = (i - first) % HELDOUT_EVERY == HELDOUT_EVERY - 1
+            rows.append(_row(family, question, say(result), rejected(i, say, result), heldout))
     return rows
+
+
+def correct_vs_wrong_arithmetic() -> list[Row]:
+    """Right results over wrong ones said the same way; every fifth question of each operation held out."""
+    return _arithmetic(
+        "correct_vs_wrong_arithmetic",
+        0,
+        ARITHMETIC_PER_OPERATION,
+        lambda i, say, result: say(_wrong(result, i)),
+    )
+
+
+def answer_vs_unrelated() -> list[Row]:
+    """Right results over replies that have nothing to do with the question (other questions than the
+    arithmetic family's)."""
+    unrelated = _source("correct_vs_wrong_arithmetic")["unrelated"]
+    return _arithmetic(
+        "answer_vs_unrelated",
+        ARITHMETIC_PER_OPERATION,
+        RELEVANCE_PER_OPERATION,
+        lambda i, _, __: unrelated[i % len(unrelated)],
+    )
 
 
 FAMILIES: dict[str, Callable[[], list[Row]]] = {
@@ -257,6 +288,7 @@ FAMILIES: dict[str, Callable[[], list[Row]]] = {
     "decline_demeaning_request": decline_demeaning_request,
     "help_benign_request": help_benign_request,
     "correct_vs_wrong_arithmetic": correct_vs_wrong_arithmetic,
+    "answer_vs_unrelated": answer_vs_unrelated,
 }
 
 

@@ -29,7 +29,7 @@ def test_every_family_holds_out_about_a_fifth(rows: list[dict]) -> None:
     assert set(counts) == set(preference_set.FAMILIES)
     for family, (train, heldout) in counts.items():
         assert 0.15 <= heldout / (train + heldout) <= 0.25, family
-    assert len(rows) >= 1200
+    assert len(rows) >= 1100
 
 
 @pytest.mark.parametrize("family", ["refuse_harmful_request", "decline_demeaning_request"])
