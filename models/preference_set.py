@@ -94,7 +94,7 @@ def helpful_vs_evasive() -> list[Row]:
         template = short[(i // 3) % len(short)] if i % 3 == 0 else long[(i * 7) % len(long)]
         return _fill(template, topic=pair["topic"])
 
-    return _hand_written("helpful_vs_evasive", source["pairs"], dodge)
+    return _with_conversations(_hand_written("helpful_vs_evasive", source["pairs"], dodge), every=2)
 
 
 def safe_refusal_vs_harmful() -> list[Row]:
@@ -138,33 +138,59 @@ def help_benign_request() -> list[Row]:
     """Helpful answers over needless refusals, on harmless requests that sound alarming."""
     source = _source("help_benign_request")
     refusals = source["refusals"]
-    return _hand_written("help_benign_request", source["pairs"], lambda i, _: refusals[(i * 5) % len(refusals)])
+    rows = _hand_written("help_benign_request", source["pairs"], lambda i, _: refusals[(i * 5) % len(refusals)])
+    return _with_conversations(rows, every=1)
+
+
+def _with_conversations(rows: list[Row], every: int) -> list[Row]:
+    """`rows` plus, for every `every`-th row, the same pair asked as the last turn of a short conversation
+    (the openers the harmful requests use, so that a conversation's opener says nothing about the request).
+    The copy keeps its row's split."""
+    openers = _source("refuse_harmful_request")["openers"]
+    copies = [
+        {**row, "prompt": _conversation(openers[i % len(openers)], row["prompt"])}
+        for i, row in enumerate(rows)
+        if i % every == 0
+    ]
+    return rows + copies
 
 
 def refuse_harmful_request() -> list[Row]:
     """Refusals over compliance, generated from topics; whole topics are held out."""
     family = "refuse_harmful_request"
     source = _source(family)
-    refusals, compliances, openers = source["refusals"], source["compliances"], source["openers"]
+    refusals, compliances, followups = source["refusals"], source["compliances"], source["followups"]
     rows: list[Row] = []
+    k = 0  # counts pairs, to rotate the templates and follow-ups
+
+    def pair(prompt: str | list[dict[str, str]], values: dict[str, str], heldout: bool) -> Row:
+        nonlocal k
+        refusal = _fill(refusals[(k * 5) % len(refusals)], **values)
+        compliance = _fill(compliances[(k * 7) % len(compliances)], **values)
+        if k % 3 != 2:
+            compliance += " " + followups[k % len(followups)]
+        k += 1
+        return _row(family, prompt, refusal, compliance, heldout)
+
     for t, topic in enumerate(source["topics"]):
         heldout = t % HELDOUT_EVERY == HELDOUT_EVERY - 1
         values = {"act": topic["act"], "harm": topic["harm"], "alternative": topic["alternative"]}
         for j, request in enumerate(topic["requests"]):
-            refusal = _fill(refusals[(t * 3 + j) % len(refusals)], **values)
-            compliance = _fill(compliances[(t * 7 + j * 3) % len(compliances)], **values)
-            rows.append(_row(family, request, refusal, compliance, heldout))
+            rows.append(pair(request, values, heldout))
             if j < 2:
-                opener = openers[(t + j) % len(openers)]
-                conversation = [
-                    {"role": "user", "content": opener["user"]},
-                    {"role": "assistant", "content": opener["assistant"]},
-                    {"role": "user", "content": request},
-                ]
-                refusal = _fill(refusals[(t * 3 + j + 5) % len(refusals)], **values)
-                compliance = _fill(compliances[(t * 7 + j * 3 + 4) % len(compliances)], **values)
-                rows.append(_row(family, conversation, refusal, compliance, heldout))
+                rows.append(
+                    pair(_conversation(source["openers"][(t + j) % len(source["openers"])], request), values, heldout)
+                )
     return rows
+
+
+def _conversation(opener: dict[str, str], request: str) -> list[dict[str, str]]:
+    """`request` as the last turn of a short conversation that `opener` begins."""
+    return [
+        {"role": "user", "content": opener["user"]},
+        {"role": "assistant", "content": opener["assistant"]},
+        {"role": "user", "content": request},
+    ]
 
 
 def decline_demeaning_request() -> list[Row]:
