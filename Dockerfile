@@ -59,7 +59,7 @@ RUN python -m venv /opt/build-venv \
     && /opt/build-venv/bin/pip install --no-cache-dir ".[torch]"
 ENV PATH="/opt/build-venv/bin:${PATH}"
 
-# The default model trains on the data packaged with rmserve (a minute or two on two cores), offline.
+# The default model trains on the data packaged with rmserve (a few minutes on two cores), offline.
 FROM export-tools AS model-default
 ARG QUANTIZE
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]

@@ -1,6 +1,6 @@
 """`rmserve default-model`: build the embedded default reward model if it is not cached; print its folder.
 
-The first run trains it (a minute or two on two CPU cores); later runs find it in the cache
+The first run trains it (a few minutes on two CPU cores, about 10 CPU-minutes); later runs find it in the cache
 (`$RMSERVE_CACHE_DIR`, else `~/.cache/rmserve`). `--json` prints one object with the path and the
 held-out accuracy recorded in its card.
 """

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from models.batching import pad_batch
-from models.export import ExportError, ExportOptions, export_model
+from models.export import ExportError, ExportOptions, export_model, load_gate_pairs
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
 from models.quantize import (
     MIN_AGREEMENT,
@@ -26,8 +26,8 @@ from service.backends.onnx_backend import OnnxBackend
 QUICK_REFUSAL = {"gate_pairs": 40}
 
 
-# With the default model's 97 held-out pairs a single flipped near-tie already fails the 99% gate (measured
-# here: one flip, an fp32 margin under 1% of the median); the accept-path test runs the real gate at 95%.
+# On the default model's held-out pairs a few flipped near-ties already fail the 99% gate (measured
+# here: 3 flips of 246 pairs, agreement 98.8%); the accept-path test runs the real gate at 95%.
 ACCEPT_MIN_AGREEMENT = 0.95
 
 
@@ -118,7 +118,7 @@ def test_trained_model_passes_the_gate_and_keeps_its_ranking_in_int8(trained_int
     assert quantization["kept_fp32"] == "6 feed-forward down projections"
     gate = quantization["gate"]
     assert gate["passed"] is True and gate["min_agreement"] == ACCEPT_MIN_AGREEMENT
-    assert gate["agreement"] >= ACCEPT_MIN_AGREEMENT and gate["pairs"] == 97
+    assert gate["agreement"] >= ACCEPT_MIN_AGREEMENT and gate["pairs"] == len(load_gate_pairs(None, None)[1])
     assert gate["spearman"] > 0.99
     assert abs(gate["accuracy_int8"] - gate["accuracy_fp32"]) <= 0.02
     # Any flip is of a near-tie, not of a preference the fp32 model holds clearly.
@@ -173,7 +173,7 @@ def test_min_agreement_is_validated(tiny_encoder_dir: Path, tmp_path: Path) -> N
 def test_gate_rows_take_every_selected_row(tmp_path: Path) -> None:
     from models.data import row_range_argument
     from models.default_model import DEFAULT_DATA_PATH, read_split
-    from models.export import GATE_PAIRS, load_gate_pairs
+    from models.export import GATE_PAIRS
 
     name, heldout = load_gate_pairs(None, None)
     assert name == "preferences.jsonl" and heldout == read_split(DEFAULT_DATA_PATH).heldout[:GATE_PAIRS]

@@ -18,7 +18,7 @@ from tests.service.app_harness import serving
 from tests.service.server_process import REPO_ROOT
 
 _BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)
-_CALL = re.compile(r"curl -s http://127\.0\.0\.1:8000(/v1/\w+) .*?-d '(\{.*?\})'\n# (.*)", re.DOTALL)
+_CALL = re.compile(r"curl -s http://127\.0\.0\.1:8000(/v1/\w+) .*?-d '(\{.*?\})'\n# ([^\n]*)", re.DOTALL)
 _NUMBER = r"-?\d+(?:\.\d+)?"
 
 
