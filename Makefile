@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: serve test lint install-serve install-dev
+.PHONY: serve test lint install-serve install-dev install-browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,12 @@ lint: install-dev
 	$(BIN)/ruff check rmserve service models tests loadtest
 	$(BIN)/mypy
 
-test: lint
+# Chromium from Debian's packages, for the API page's browser test (tests/service/test_docs_browser.py).
+# Installed only where this runs as root with apt-get (CI); elsewhere that test skips and says why.
+install-browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium is not installed: tests/service/test_docs_browser.py will skip"
+
+test: lint install-browser
 	$(BIN)/python -m pytest

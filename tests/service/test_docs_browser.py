@@ -1,7 +1,8 @@
 """/docs in a real headless Chromium with no network beyond loopback: the page lists every route of the
 OpenAPI schema, and "Try it out" on /v1/score shows the scores the server gives.
 
-Chromium comes from Debian's packages (`.ci/run` installs it) and Playwright's Python package drives it.
+Chromium comes from Debian's packages (`make test` installs it where it runs as root) and Playwright's
+Python package drives it.
 Every request the page makes is checked: anything not addressed to the server on 127.0.0.1 is aborted
 and recorded, and the test fails if there was any, so a page that would need a CDN cannot pass. Where
 Chromium is absent the test skips with the reason, except under CI (`CI` set), where it fails.
@@ -52,8 +53,8 @@ def server_url(request: pytest.FixtureRequest, tiny_encoder_dir: Path) -> str:
 def browser_page() -> Iterator[Any]:
     if not CHROMIUM.is_file():
         if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing under CI; .ci/run installs Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium; .ci/run does)")
+            pytest.fail(f"{CHROMIUM} is missing under CI; `make test` installs Debian's chromium package as root")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium; `make test` does as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
