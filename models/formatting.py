@@ -17,7 +17,7 @@ wants); past that, the response loses its beginning.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from models.errors import UserError
@@ -40,11 +40,14 @@ class EncodedPair:
 
     `token_type_ids` is None for models that take none. The attention mask is all ones and is built at
     batching time. `truncated` is True when any token of the prompt or the response was dropped.
+    `prompt_tokens` is how many leading ids render the prompt (after truncation) for decoder RMs, so that
+    pairs of one prompt can be grouped without re-tokenizing; 0 when unknown (encoder pairs, whole texts).
     """
 
     input_ids: tuple[int, ...]
     token_type_ids: tuple[int, ...] | None
     truncated: bool
+    prompt_tokens: int = field(default=0, kw_only=True)
 
     @property
     def num_tokens(self) -> int:
@@ -170,4 +173,4 @@ class PairFormatter:
         prompt_keep, response_keep = split_budget(len(prompt_ids), len(response_ids), self.max_length - len(lead))
         truncated = prompt_keep < len(prompt_ids) or response_keep < len(response_ids)
         input_ids = lead + _keep_tail(prompt_ids, prompt_keep) + _keep_tail(response_ids, response_keep)
-        return EncodedPair(tuple(input_ids), None, truncated)
+        return EncodedPair(tuple(input_ids), None, truncated, prompt_tokens=len(lead) + prompt_keep)

@@ -25,6 +25,15 @@ hands back one `concurrent.futures.Future` per pair.
   second under the `CostModel`), growing it only where that beats the size chosen so far by 5%, so a CPU runs small,
   length-homogeneous batches and a GPU large ones. When the queue holds fewer pairs than would pay, it
   waits up to `max_wait_ms` (from the oldest pair's arrival) for more. A batch holds pairs of one lane.
+- Groups (with `share_prompts`, on a backend that `shares_prefixes`): pairs that begin with the same
+  tokens form a group, within and across requests. Each queued pair has a group key: the hash of its
+  prompt's ids when it knows them (`prompt_tokens`), else of its first `min_shared_tokens` ids (whole
+  texts). A batch seeded by a keyed pair takes first the queued pairs of its key that share at least
+  `min_shared_tokens` leading ids with it, longest common prefix first (as a radix cache would match),
+  costed as a shared-prefix batch: the prefix once, plus each row's own tokens attending to it. The
+  token budget counts each row's attended prefix too, so a large group cannot exhaust memory. The
+  backend runs the exact plan `models.shared_prefix.plan_groups` makes of the batch, so grouping never
+  changes a score. A keyed pair alone in the queue may wait up to `max_wait_ms` for its group.
 - Splitting: a request's pairs are independent queue entries; they may run in different batches, and
   the request's futures stay in request order.
 - Settling: every future is settled exactly once: its score, the batch's exception (only the futures of
@@ -53,14 +62,15 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
 from models.formatting import EncodedPair
+from models.shared_prefix import PlanTokens, SharedGroup, plan_groups, plan_tokens
 from models.steps import EncodedSteps
-from service.backends.base import Backend, StepBackend
+from service.backends.base import Backend, PrefixSharingBackend, StepBackend
 from service.cost_model import CostModel
 from service.lanes import LANES, Lane
 
@@ -150,6 +160,7 @@ class ItemResult:
     batch_size: int
     batch_id: int  # distinguishes the batches of one request (a request may be split across several)
     values: np.ndarray | None = None
+    shared_prefix_tokens: int = 0  # leading tokens computed once for this pair's group (0: scored alone)
 
 
 class BatchObserver(Protocol):
@@ -165,6 +176,8 @@ class BatchObserver(Protocol):
 
     def on_worker_restart(self) -> None: ...
 
+    def on_prompt_tokens(self, computed: int, saved: int, shared_pairs: int) -> None: ...
+
 
 class NullObserver:
     def on_queue(self, lane: Lane, items: int, tokens: int) -> None:
@@ -179,6 +192,9 @@ class NullObserver:
         pass
 
     def on_worker_restart(self) -> None:
+        pass
+
+    def on_prompt_tokens(self, computed: int, saved: int, shared_pairs: int) -> None:
         pass
 
 
@@ -204,6 +220,8 @@ class BatcherConfig:
     worker_nice: int  # niceness added to each worker thread on Linux (see `lower_this_thread_priority`)
     lanes: Mapping[Lane, LaneConfig]  # one per lane of `service.lanes.LANES`
     deadline_fraction: float  # share of a request's time left that its predicted finish may take
+    share_prompts: bool  # group pairs that begin with the same tokens (on a backend that can share)
+    min_shared_tokens: int  # a shorter common prefix is not worth a separate prefix pass
 
 
 @dataclass(eq=False)
@@ -215,9 +233,56 @@ class _Item:
     lane: Lane
     num_tokens: int = field(init=False)
     queued: bool = True
+    group_key: int | None = None  # see `DynamicBatcher._group_key`; None: this pair cannot share
+    ids: np.ndarray | None = None  # input ids as an array (keyed pairs), to compare prefixes quickly
+    common_with_seed: tuple[_Item | None, int] = (None, 0)  # (a seed, leading ids in common with it), a cache
 
     def __post_init__(self) -> None:
         self.num_tokens = self.pair.num_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A candidate batch as the cost model sees it: `shared_rows` of the seed's group (sharing `prefix`
+    leading tokens, the longest row `shared_longest` tokens) and `plain_rows` scored whole."""
+
+    prefix: int = 0
+    shared_rows: int = 0
+    shared_longest: int = 0
+    plain_rows: int = 0
+    plain_longest: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.shared_rows + self.plain_rows
+
+    @property
+    def shares(self) -> bool:
+        return self.shared_rows >= 2
+
+    def plus(self, num_tokens: int, shared: bool, common: int = 0) -> _Shape:
+        """With one more row; a shared row has `common` leading tokens in common with the seed."""
+        if shared:
+            return replace(
+                self,
+                prefix=min(self.prefix, common),
+                shared_rows=self.shared_rows + 1,
+                shared_longest=max(self.shared_longest, num_tokens),
+            )
+        return replace(self, plain_rows=self.plain_rows + 1, plain_longest=max(self.plain_longest, num_tokens))
+
+    def tokens(self) -> int:
+        """Budget tokens: the prefix pass, and each shared row's own tokens plus the prefix it attends to."""
+        if not self.shares:
+            return self.rows * max(self.shared_longest, self.plain_longest)
+        return self.prefix + self.shared_rows * self.shared_longest + self.plain_rows * self.plain_longest
+
+    def cost_s(self, model: CostModel) -> float:
+        if not self.shares:
+            return model.predict_s(self.rows, max(self.shared_longest, self.plain_longest))
+        rest = max(1, self.shared_longest - self.prefix)
+        cost = model.predict_shared_s(1, self.prefix, self.shared_rows, rest)
+        return cost + (model.predict_s(self.plain_rows, self.plain_longest) if self.plain_rows else 0.0)
 
 
 @dataclass(eq=False)
@@ -305,6 +370,9 @@ class DynamicBatcher:
         self._cycle_tokens = float(_INITIAL_RATE_LENGTH)
         self._cycle_s = self.cost_model.predict_s(1, _INITIAL_RATE_LENGTH)
         self._lane_seconds = dict.fromkeys(LANES, 0.0)  # average cycle seconds per batch that went to each lane
+        self.sharing = bool(
+            config.share_prompts and isinstance(backend, PrefixSharingBackend) and backend.shares_prefixes
+        )
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -470,6 +538,10 @@ class DynamicBatcher:
     ) -> Ticket:
         now = time.monotonic()
         items = [_Item(pair, Future(), deadline, now, lane) for pair in pairs]
+        for item in items:
+            item.group_key = self._group_key(item.pair)
+            if item.group_key is not None:
+                item.ids = np.asarray(item.pair.input_ids, dtype=np.int64)
         with self._cond:
             if reservation is not None:
                 self._release(reservation)
@@ -487,6 +559,27 @@ class DynamicBatcher:
 
     def _report(self, queue: _LaneQueue) -> None:
         self.observer.on_queue(queue.name, queue.queued_items, queue.queued_tokens)
+
+    # ----------------------------------------------------------------- groups
+
+    def _group_key(self, pair: EncodedPair) -> int | None:
+        """The hash of the ids a pair's group begins with: its prompt's, when it knows them, else its first
+        `min_shared_tokens` (None: it cannot share). Computed before taking the lock."""
+        minimum = self.config.min_shared_tokens
+        if not self.sharing or pair.num_tokens <= minimum or isinstance(pair, EncodedSteps):
+            return None
+        return hash(pair.input_ids[: max(minimum, pair.prompt_tokens)])
+
+    @staticmethod
+    def _common_with(seed: _Item, item: _Item) -> int:
+        """Leading ids `item` has in common with `seed` (cached on `item` while `seed` is the seed), capped so
+        that both keep a token of their own."""
+        if item.common_with_seed[0] is not seed:
+            assert seed.ids is not None and item.ids is not None
+            n = min(seed.num_tokens, item.num_tokens) - 1
+            differ = np.flatnonzero(seed.ids[:n] != item.ids[:n])
+            item.common_with_seed = (seed, int(differ[0]) if differ.size else n)
+        return item.common_with_seed[1]
 
     def cancel(self, ticket: Ticket) -> None:
         """The caller gave up: drop its pairs that have not started running, so they free the queue."""
@@ -563,41 +656,68 @@ class DynamicBatcher:
         improve it."""
         cfg = self.config
         seed = queue[0]
-        # The closest lengths among the oldest pairs (a bounded window keeps planning cheap under a backlog).
-        # A batch holds one class of item: pairs, or a process reward model's steps.
+        # The seed's group first (longest common prefix first), then the closest lengths among the oldest
+        # pairs (a bounded window keeps planning cheap under a backlog). A batch holds one class of item:
+        # pairs, or a process reward model's steps.
         kind = type(seed.pair)
         window = [it for it in queue[1 : _PLAN_WINDOW_BATCHES * cfg.max_batch_size] if type(it.pair) is kind]
-        others = heapq.nsmallest(
-            cfg.max_batch_size - 1, window, key=lambda it: (abs(it.num_tokens - seed.num_tokens), it.enqueued_at)
+        key = seed.group_key
+        kin: list[tuple[int, _Item]] = []
+        if key is not None:
+            matches = [(self._common_with(seed, it), it) for it in window if it.group_key == key]
+            kin = [(n, it) for n, it in matches if n >= cfg.min_shared_tokens]
+            kin.sort(key=lambda pair: -pair[0])
+            del kin[cfg.max_batch_size - 1 :]
+        taken = {id(it) for _, it in kin}
+        rest = [it for it in window if id(it) not in taken] if kin else window
+        closest = heapq.nsmallest(
+            cfg.max_batch_size - 1 - len(kin),
+            rest,
+            key=lambda it: (abs(it.num_tokens - seed.num_tokens), it.enqueued_at),
         )
+        others = kin + [(0, it) for it in closest]
+        shape = _Shape(prefix=seed.num_tokens - 1).plus(seed.num_tokens, shared=bool(kin), common=seed.num_tokens - 1)
         chosen = [seed]
-        longest = seed.num_tokens
-        best_rate = 1.0 / self.cost_model.predict_s(1, longest)
-        best_size = 1
+        best_rate = 1.0 / shape.cost_s(self.cost_model)
+        best_size, best_shape = 1, shape
         earliest_deadline = seed.deadline
-        for item in others:
+        for position, (common, item) in enumerate(others):
             if len(chosen) >= cfg.max_batch_size:
                 break
-            rows, length = len(chosen) + 1, max(longest, item.num_tokens)
-            if rows * length > cfg.max_batch_tokens:
+            grown = shape.plus(item.num_tokens, shared=position < len(kin), common=common)
+            if grown.tokens() > cfg.max_batch_tokens:
                 break
-            cost = self.cost_model.predict_s(rows, length)
+            cost = grown.cost_s(self.cost_model)
             # A batch that would outlast its most urgent pair's deadline is not worth growing.
             if now + cost > min(earliest_deadline, item.deadline):
                 break
+            previous_cost = shape.cost_s(self.cost_model)
             chosen.append(item)
-            longest = length
+            shape = grown
             earliest_deadline = min(earliest_deadline, item.deadline)
-            rate = rows / cost
-            if rate > best_rate * _LARGER_BATCH_MIN_GAIN:
-                best_rate, best_size = rate, rows
+            rate = grown.rows / cost
+            # A pair of the seed's group left out would compute the prefix again in a later batch: it joins
+            # while it adds less to this batch than it would cost alone.
+            joins_group = position < len(kin) and best_size == grown.rows - 1
+            cheaper_here = cost - previous_cost < self.cost_model.predict_s(1, item.num_tokens)
+            if (joins_group and cheaper_here) or rate > best_rate * _LARGER_BATCH_MIN_GAIN:
+                best_rate, best_size, best_shape = rate, grown.rows, grown
         batch = chosen[:best_size]
         took_everything = best_size == len(queue)
+        # One more pair like the seed might still arrive: of its group, when it can share (a sibling on its
+        # way, sharing its prompt, or for a whole text as much as the closest pair shares now).
+        if kin or key is None:
+            another = best_shape.plus(seed.num_tokens, shared=bool(kin), common=best_shape.prefix)
+        else:
+            prompt = seed.pair.prompt_tokens
+            expected = prompt if prompt >= cfg.min_shared_tokens else seed.num_tokens - 1
+            alone = replace(best_shape, prefix=expected, shared_rows=1, shared_longest=seed.num_tokens)
+            another = replace(alone, plain_rows=best_shape.plain_rows - 1).plus(seed.num_tokens, True, expected)
         could_grow = (
             took_everything
             and best_size < cfg.max_batch_size
-            and (best_size + 1) * longest <= cfg.max_batch_tokens
-            and (best_size + 1) / self.cost_model.predict_s(best_size + 1, longest) > best_rate * _LARGER_BATCH_MIN_GAIN
+            and another.tokens() <= cfg.max_batch_tokens
+            and another.rows / another.cost_s(self.cost_model) > best_rate * _LARGER_BATCH_MIN_GAIN
         )
         return batch, could_grow
 
@@ -659,8 +779,25 @@ class DynamicBatcher:
                     self._spawn(worker)
             # Logged and replaced above; the dead thread simply ends.
 
-    def _forward(self, pairs: list[EncodedPair]) -> tuple[np.ndarray | None, list[np.ndarray] | None]:
-        """(scalar scores (B,), None), or (None, per-item vectors) for a K-output head or step items."""
+    def _share_plan(self, pairs: list[EncodedPair]) -> list[SharedGroup]:
+        if not self.sharing or len(pairs) < 2 or isinstance(pairs[0], EncodedSteps):
+            return []
+        return plan_groups(pairs, self.config.min_shared_tokens)
+
+    def _observe(self, pairs: list[EncodedPair], plan: PlanTokens, forward_s: float) -> None:
+        if not plan.prefix_rows:
+            self.cost_model.observe(len(pairs), max(p.num_tokens for p in pairs), forward_s)
+            return
+        alone_s = self.cost_model.predict_s(plan.alone_rows, plan.longest_alone) if plan.alone_rows else 0.0
+        self.cost_model.observe_shared(
+            plan.prefix_rows, plan.longest_prefix, plan.grouped_rows, plan.longest_rest, forward_s - alone_s
+        )
+
+    def _forward(
+        self, pairs: list[EncodedPair], groups: list[SharedGroup]
+    ) -> tuple[np.ndarray | None, list[np.ndarray] | None]:
+        """(scalar scores (B,), None), or (None, per-item vectors) for a K-output head or step items;
+        `groups` (only for a backend that shares prefixes, which serves one-output heads) run once each."""
         if isinstance(pairs[0], EncodedSteps):
             if not isinstance(self.backend, StepBackend):
                 raise RuntimeError(f"the {self.backend.name} backend does not score steps")
@@ -671,7 +808,11 @@ class DynamicBatcher:
             ):
                 raise RuntimeError(f"backend returned step scores of the wrong shape for a batch of {len(pairs)}")
             return None, [np.asarray(out, dtype=np.float32) for out in outputs]
-        raw = np.asarray(self.backend.score(pairs), dtype=np.float32)
+        if groups:
+            assert isinstance(self.backend, PrefixSharingBackend)
+            raw = np.asarray(self.backend.score_shared(pairs, groups), dtype=np.float32)
+        else:
+            raw = np.asarray(self.backend.score(pairs), dtype=np.float32)
         if raw.ndim == 2 and raw.shape[1] > 1:
             if raw.shape[0] != len(pairs):
                 raise RuntimeError(f"backend returned {raw.shape[0]} rows for a batch of {len(pairs)}")
@@ -687,25 +828,28 @@ class DynamicBatcher:
         settled = False
         try:
             try:
-                scores, values = self._forward(pairs)
+                groups = self._share_plan(pairs)
+                scores, values = self._forward(pairs, groups)
             except Exception as exc:
                 for item in batch:
                     item.future.set_exception(exc)
                 settled = True
                 return
             forward_s = time.monotonic() - started
-            lengths = [item.num_tokens for item in batch]
-            padded = len(batch) * max(lengths)
-            self.cost_model.observe(len(batch), max(lengths), forward_s)
+            plan = plan_tokens(pairs, groups)
+            self._observe(pairs, plan, forward_s)
             waits = [started - item.enqueued_at for item in batch]
             batch_id = next(self._batch_ids)
+            shared = {row: group.prefix_tokens for group in groups for row in group.rows}
             for index, (item, wait_s) in enumerate(zip(batch, waits, strict=True)):
                 value = values[index] if values is not None else None
                 score = float(scores[index]) if scores is not None else math.nan
-                item.future.set_result(ItemResult(score, wait_s, forward_s, len(batch), batch_id, value))
+                result = ItemResult(score, wait_s, forward_s, len(batch), batch_id, value, shared.get(index, 0))
+                item.future.set_result(result)
             settled = True
-            self._measure_drain(batch[0].lane, sum(lengths), time.monotonic() - cycle_started)
-            self.observer.on_batch(batch[0].lane, len(batch), sum(lengths), padded, forward_s, waits)
+            self._measure_drain(batch[0].lane, sum(p.num_tokens for p in pairs), time.monotonic() - cycle_started)
+            self.observer.on_batch(batch[0].lane, len(batch), plan.real, plan.padded, forward_s, waits)
+            self.observer.on_prompt_tokens(plan.prompt_computed, plan.prompt_saved, len(shared))
         finally:
             if not settled:
                 # Only reached when something other than an Exception (SystemExit, say) escaped the pass.

@@ -22,6 +22,7 @@ from models.formatting import EncodedPair
 logger = logging.getLogger("rmserve.cost")
 
 _OBSERVE_WEIGHT = 0.1  # share of a new observation in a table cell: smooths noise, follows load in ~10 batches
+_CONTEXT_LENGTH = 256  # length at which the table's quadratic (attention) term seeds the shared-prefix cost
 _NEAR = math.log(1.5)  # an observation updates a cell only when within 1.5x of it in rows and in length
 
 
@@ -42,6 +43,7 @@ class CostModel:
         self._rows_at: dict[int, list[int]] = {}
         self._table = dict(table)
         self._index()
+        self._context_s = self._attention_s_per_pair()
 
     @classmethod
     def assumed(cls, overhead_s: float = 1e-3, per_token_s: float = 1e-5) -> CostModel:
@@ -85,6 +87,38 @@ class CostModel:
             l0, l1 = lengths[hi - 1], lengths[hi]
             c0, c1 = self._at_length(rows, l0), self._at_length(rows, l1)
             return max(c0 + (c1 - c0) * (length - l0) / (l1 - l0), 1e-9)
+
+    def _attention_s_per_pair(self) -> float:
+        """Seconds per (query, key) pair of attention, seeded from the table's curvature in length at one row:
+        cost(2L) - 2 cost(L) is what doubling the length adds beyond linear, 2 L^2 pairs (0 when not convex)."""
+        lengths = [length for length in self._lengths if (1, length) in self._table and (1, 2 * length) in self._table]
+        if not lengths:
+            return 0.0
+        length = min(lengths, key=lambda n: abs(n - _CONTEXT_LENGTH))
+        excess = self._table[(1, 2 * length)] - 2 * self._table[(1, length)]
+        return max(0.0, excess / (2 * length * length))
+
+    def predict_shared_s(self, prefix_rows: int, prefix_length: int, rows: int, rest_length: int) -> float:
+        """Seconds of a shared-prefix batch (see `models.torch_prefix`): the prefix pass (`prefix_rows` prefixes
+        padded to `prefix_length`), the rows' pass (`rows` x `rest_length`), and the rows' attention to the
+        cached prefix, rows x rest_length x prefix_length (query, key) pairs at a learned cost per pair."""
+        with self._lock:
+            context_s = self._context_s
+        attention = context_s * rows * rest_length * prefix_length
+        return self.predict_s(prefix_rows, prefix_length) + self.predict_s(rows, rest_length) + attention
+
+    def observe_shared(self, prefix_rows: int, prefix_length: int, rows: int, rest_length: int, seconds: float) -> None:
+        """Fold a shared-prefix batch's measured time into the model: each part of the prediction (the two
+        passes' table cells and the attention to the cached prefix) moves by the measured/predicted ratio,
+        as `observe` moves one cell; one time cannot tell the parts apart, so their split stays the table's."""
+        if min(prefix_rows, prefix_length, rows, rest_length) < 1 or seconds <= 0:
+            return
+        prefix_s, rows_s = self.predict_s(prefix_rows, prefix_length), self.predict_s(rows, rest_length)
+        ratio = seconds / self.predict_shared_s(prefix_rows, prefix_length, rows, rest_length)
+        self.observe(prefix_rows, prefix_length, prefix_s * ratio)
+        self.observe(rows, rest_length, rows_s * ratio)
+        with self._lock:
+            self._context_s *= 1 + _OBSERVE_WEIGHT * (ratio - 1)
 
     def observe(self, rows: int, length: int, seconds: float) -> None:
         """Fold the measured time of a real batch into the nearest grid cell; a shape far from every cell

@@ -145,6 +145,21 @@ class Metrics:
             f"(half-life {CORRELATION_HALF_LIFE_ITEMS} pairs)",
             registry=r,
         )
+        self.prompt_tokens_computed = Counter(
+            "rmserve_prompt_tokens_computed",
+            "prompt tokens the forward passes computed (a shared group's prefix once; a pair scored alone its "
+            "whole prompt, when the request gave prompt and response apart)",
+            registry=r,
+        )
+        self.prompt_tokens_saved = Counter(
+            "rmserve_prompt_tokens_saved",
+            "leading tokens not computed again because pairs that begin with them were scored as one group "
+            "(the shared prompt, and any response tokens the group has in common)",
+            registry=r,
+        )
+        self.shared_items = Counter(
+            "rmserve_shared_prefix_items", "pairs scored as part of a group that shared its prefix pass", registry=r
+        )
         self.busy_workers = Gauge("rmserve_busy_workers", "backend workers inside a forward pass", registry=r)
         self.ready = Gauge(
             "rmserve_ready", "1 when the model is loaded and warmed and the server is not draining", registry=r
@@ -189,6 +204,11 @@ class Metrics:
 
     def on_worker_restart(self) -> None:
         self.worker_restarts.inc()
+
+    def on_prompt_tokens(self, computed: int, saved: int, shared_pairs: int) -> None:
+        self.prompt_tokens_computed.inc(computed)
+        self.prompt_tokens_saved.inc(saved)
+        self.shared_items.inc(shared_pairs)
 
     # ---- ScoreObserver
 

@@ -59,6 +59,7 @@ class ScoredItem:
     truncated: bool
     normalized: float | None
     attributes: dict[str, float] | None = None
+    shared_prefix_tokens: int = 0  # leading tokens computed once for the pair's group (0: scored alone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +88,14 @@ class StepScoredItem:
 
 @dataclass(frozen=True, slots=True)
 class Timings:
-    """Where a request's time went, in seconds (the queue time is its slowest pair's)."""
+    """Where a request's time went, in seconds (the queue time is its slowest pair's), and how many of its
+    pairs were scored as part of a group that shared its prefix pass."""
 
     tokenization_s: float
     queue_s: float
     inference_s: float
     total_s: float
+    shared_items: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +348,9 @@ class Scorer:
             if not math.isfinite(value) or (attributes and not all(map(math.isfinite, attributes.values()))):
                 raise BackendFailed("the model produced a non-finite score")
             normalized = (value - stats.mean) / stats.std if stats is not None else None
-            items.append(ScoredItem(value, pair.num_tokens, pair.truncated, normalized, attributes))
+            items.append(
+                ScoredItem(value, pair.num_tokens, pair.truncated, normalized, attributes, result.shared_prefix_tokens)
+            )
         return ScoreOutcome(items, _timings(results, started, tokenized_at))
 
 
@@ -367,6 +372,7 @@ def _timings(results: list[ItemResult], started: float, tokenized_at: float) -> 
         queue_s=max(r.queue_s for r in results),
         inference_s=sum(batches.values()),
         total_s=time.monotonic() - started,
+        shared_items=sum(1 for r in results if r.shared_prefix_tokens),
     )
 
 

@@ -148,6 +148,14 @@ class Settings(BaseSettings):
     profile_budget_s: float = Field(
         default=8.0, ge=0, description="warm-up seconds spent timing batch shapes for the cost model (0 = assume)"
     )
+    share_prompts: bool = Field(
+        default=True,
+        description="score pairs that begin with the same tokens (a group's shared prompt) with one prefix pass, on "
+        "causal models served by the torch backend; scores are unchanged (false = every pair runs whole)",
+    )
+    min_shared_tokens: int = Field(
+        default=32, ge=1, description="shortest common token prefix worth computing once for a group of pairs"
+    )
     backend_factory: str | None = Field(
         default=None,
         description="'module:callable' building a Backend from (ModelFolder, Settings), used instead of the "
@@ -232,6 +240,8 @@ class Settings(BaseSettings):
                 "bulk": LaneConfig(self.max_queue_items, self.max_queue_tokens, self.bulk_max_pass_over_ms),
             },
             deadline_fraction=self.admission_deadline_fraction,
+            share_prompts=self.share_prompts,
+            min_shared_tokens=self.min_shared_tokens,
         )
 
     def route_lane(self, route: str) -> RouteLane:

@@ -97,6 +97,11 @@ class ItemDetail(BaseModel):
     truncated: bool
     normalized: float | None = Field(default=None, description="z-score from the model card's training statistics")
     attributes: Attributes = None
+    shared_prefix_tokens: int = Field(
+        default=0,
+        description="leading tokens computed once for a group of pairs that begin with them, this one among "
+        "them (0: scored as a whole sequence); the score is the same either way",
+    )
 
 
 class ScoreResponse(ModelRef):
@@ -330,7 +335,7 @@ class ModelInfo(ModelRef):
     )
     gate: GateDefault = Field(description="the default threshold of /v1/gate and where it comes from")
     limits: Limits
-    batching: dict[str, float | int]
+    batching: dict[str, bool | int | float]
 
 
 class Health(BaseModel):

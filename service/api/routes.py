@@ -116,12 +116,14 @@ ContextDep = Annotated[serving.ScoringContext, Depends(scoring_context)]
 
 
 def _set_timing_headers(response: Response, timings: Timings, ctx: serving.ScoringContext) -> None:
-    """Where the request's time went, in milliseconds (the headers TEI sends)."""
+    """Where the request's time went, in milliseconds (the headers TEI sends), and how many of its pairs
+    were scored in a group that shared its prefix pass (x-shared-prefix-items)."""
     response.headers["x-tokenization-time"] = f"{timings.tokenization_s * 1000:.2f}"
     response.headers["x-queue-time"] = f"{timings.queue_s * 1000:.2f}"
     response.headers["x-inference-time"] = f"{timings.inference_s * 1000:.2f}"
     response.headers["x-total-time"] = f"{timings.total_s * 1000:.2f}"
     response.headers["x-model-digest"] = ctx.model.weights_digest
+    response.headers["x-shared-prefix-items"] = str(timings.shared_items)
 
 
 scoring = APIRouter(dependencies=[Depends(require_api_key)])

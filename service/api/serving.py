@@ -89,7 +89,12 @@ class ScoringContext:
 def _details(outcome: ScoreOutcome) -> list[ItemDetail]:
     return [
         ItemDetail(
-            score=i.score, tokens=i.tokens, truncated=i.truncated, normalized=i.normalized, attributes=i.attributes
+            score=i.score,
+            tokens=i.tokens,
+            truncated=i.truncated,
+            normalized=i.normalized,
+            attributes=i.attributes,
+            shared_prefix_tokens=i.shared_prefix_tokens,
         )
         for i in outcome.items
     ]
@@ -268,5 +273,7 @@ def model_info(model: LoadedModel, settings: Settings, workers: int) -> ModelInf
             "max_wait_ms": settings.max_wait_ms,
             "workers": workers,
             "threads_per_worker": settings.resolved_threads_per_worker(),
+            "share_prompts": settings.share_prompts and bool(getattr(model.backend, "shares_prefixes", False)),
+            "min_shared_tokens": settings.min_shared_tokens,
         },
     )

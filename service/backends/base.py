@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from models.formatting import EncodedPair
+from models.shared_prefix import SharedGroup
 from models.steps import EncodedSteps
 
 
@@ -52,4 +53,24 @@ class StepBackend(Backend, Protocol):
     def score_steps(self, batch: Sequence[EncodedSteps]) -> list[np.ndarray]:
         """Per item, in batch order, float32 (len(item.score_positions), 2): the head's two logits (wrong,
         right) at each scored step. Raises BackendError on failure."""
+        ...
+
+
+@runtime_checkable
+class PrefixSharingBackend(Backend, Protocol):
+    """A backend that can compute a prefix shared by several rows once (the torch backend on causal models).
+
+    `shares_prefixes` is False when this backend's model cannot (an encoder attends bidirectionally, so a
+    prompt's states depend on the response; sliding-window layers); `prefix_sharing_note` says why.
+    Backends without a reusable cache (onnx, whose exported graph takes whole sequences) do not implement it.
+    """
+
+    shares_prefixes: bool
+    prefix_sharing_note: str
+
+    def score_shared(self, batch: Sequence[EncodedPair], groups: Sequence[SharedGroup]) -> np.ndarray:
+        """Like `score`, computing each group's prefix once; rows in no group run as whole sequences.
+
+        Scores equal `score(batch)`'s within floating-point reordering (tested at 1e-4 in fp32).
+        """
         ...

@@ -5,7 +5,9 @@ It serves every head of `models.heads`: one-output and multi-objective sequence 
 
 fp32, fp16 and bf16; SDPA attention where the architecture supports it (the loader falls back to the
 default attention otherwise). Pairs are right-padded with `models.batching.pad_batch`, so a pair's score
-does not depend on the batch it runs in.
+does not depend on the batch it runs in. On causal models `score_shared` runs each group's shared prefix
+once and reuses its cache for the group's rows (`models.torch_prefix`); encoders cannot (bidirectional
+attention makes a prompt's states depend on its response) and always score whole sequences.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from models.folder import ModelFolder
 from models.formatting import EncodedPair
 from models.heads import RewardHead
+from models.shared_prefix import SharedGroup
 from models.steps import EncodedSteps
 from models.torch_model import (
     DType,
@@ -28,6 +31,7 @@ from models.torch_model import (
     score_encoded,
     step_logits_encoded,
 )
+from models.torch_prefix import prefix_sharing_unsupported, score_groups
 from service.backends.base import BackendError
 
 
@@ -71,6 +75,12 @@ class TorchBackend:
             require_head=True,
             head=self.head,
         )
+        unsupported = "an encoder attends bidirectionally" if folder.kind != "decoder" else None
+        if self.head.kind != "reward":
+            unsupported = unsupported or f"a {self.head.kind} head is scored whole"
+        unsupported = unsupported or prefix_sharing_unsupported(self.model)
+        self.shares_prefixes = unsupported is None
+        self.prefix_sharing_note = unsupported or "causal model: a shared prefix is computed once per batch"
 
     def _setup_thread(self) -> None:
         if not getattr(self._thread_setup, "done", False):
@@ -100,6 +110,25 @@ class TorchBackend:
             return step_logits_encoded(self.model, batch, self.pad_token_id, self.device)
         except (RuntimeError, ValueError, IndexError) as exc:
             raise _failure(exc) from exc
+
+    def score_shared(self, batch: Sequence[EncodedPair], groups: Sequence[SharedGroup]) -> np.ndarray:
+        """Raw rewards, float32, shape (len(batch),): each group's prefix computed once, the other rows whole.
+
+        Raises BackendError on failure, and when this model cannot share prefixes (`shares_prefixes`)."""
+        if groups and not self.shares_prefixes:
+            raise BackendError(f"this model cannot share prefixes: {self.prefix_sharing_note}")
+        self._setup_thread()
+        scores = np.empty(len(batch), dtype=np.float32)
+        grouped = [row for group in groups for row in group.rows]
+        alone = sorted(set(range(len(batch))) - set(grouped))
+        try:
+            if grouped:
+                scores[grouped] = score_groups(self.model, batch, groups, self.pad_token_id, self.device)
+            if alone:
+                scores[alone] = score_encoded(self.model, [batch[i] for i in alone], self.pad_token_id, self.device)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise _failure(exc) from exc
+        return scores
 
     def close(self) -> None:
         self.model = None
