@@ -8,6 +8,10 @@ Decoder RMs (Llama/Qwen/Gemma style) read the tokenizer's chat template rendered
 messages plus the response as the assistant turn, tokenized without adding special tokens again (so the
 template's BOS is not doubled); the reward is read at the last token.
 
+Texts that a caller has already rendered for the model (a trainer's full conversation, chat template
+applied: OpenRLHF's `query`, verl's `input`) are encoded by `encode_text` as given: tokenized once, no
+template applied again, special tokens as the caller asks, into the same `EncodedPair` (see `WholeText`).
+
 Truncation keeps the end of the response: a decoder reads its reward at the last token, so cutting on the
 right would score half an answer. When a pair is too long, the prompt loses its oldest tokens first, down
 to a floor of a quarter of the budget (a reply scored with no context at all is rarely what a caller
@@ -19,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
+
+from tokenizers import Encoding
 
 from models.errors import UserError
 from models.tokenizer import RMTokenizer
@@ -52,6 +58,37 @@ class EncodedPair:
     @property
     def num_tokens(self) -> int:
         return len(self.input_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class WholeText:
+    """A text the caller has already rendered for the model, scored as given (OpenRLHF's `query`, verl's `input`).
+
+    Nothing is rendered around it: it is tokenized once, and its special tokens follow `add_special_tokens`:
+    - True: the tokenizer's own are added, as `tokenizer(text)` adds them (BOS for Llama-style tokenizers,
+      `[CLS] text [SEP]` for BERT-style ones; none for tokenizers that add none, such as Qwen's);
+    - False: none are added; the tokens are exactly the text's;
+    - None (the caller did not say): the tokenizer's own, unless the text already begins with the first of
+      them (the chat template wrote its BOS into the text), so that a BOS is never doubled.
+
+    `prompt_chars` matters to encoder RMs only. They read a text pair (`[CLS] prompt [SEP] response [SEP]`,
+    the encoding they were trained on), so when the caller says where the prompt ends (OpenRLHF's `prompts`)
+    the two halves are pair-encoded as they are: exactly `encode(text[:k], text[k:])` for a string prompt.
+    With 0 (no split known), or with `add_special_tokens=False`, the text is one segment. A decoder RM reads
+    the whole text as one sequence whatever the split.
+
+    `max_tokens`: a budget tighter than the formatter's `max_length` (vLLM's `truncate_prompt_tokens`).
+    Truncation keeps the end of the text (and a leading BOS), as for pairs.
+    """
+
+    text: str
+    add_special_tokens: bool | None = None
+    prompt_chars: int = 0
+    max_tokens: int | None = None
+
+
+# What the scorer takes: a (prompt, response) pair for the formatter to render, or a text rendered already.
+ScoringInput: TypeAlias = tuple[Prompt, str] | WholeText
 
 
 def validate_messages(prompt: Prompt) -> None:
@@ -136,11 +173,72 @@ class PairFormatter:
     def encode_many(self, pairs: Sequence[tuple[Prompt, str]]) -> list[EncodedPair]:
         return [self.encode(prompt, response) for prompt, response in pairs]
 
+    def encode_input(self, item: ScoringInput) -> EncodedPair:
+        """Encode a (prompt, response) pair with `encode`, or a `WholeText` with `encode_text`."""
+        if isinstance(item, WholeText):
+            return self.encode_text(item)
+        prompt, response = item
+        return self.encode(prompt, response)
+
+    def encode_text(self, item: WholeText) -> EncodedPair:
+        """Encode a text as given (see `WholeText`), truncated to at most `max_length` (or its `max_tokens`)."""
+        if not isinstance(item.text, str):
+            raise FormattingError("text must be a string")
+        budget = self.max_length if item.max_tokens is None else min(self.max_length, item.max_tokens)
+        if budget <= 0:
+            raise FormattingError("max_tokens leaves no room for any token")
+        split = item.prompt_chars
+        if self.kind == "encoder" and 0 < split <= len(item.text) and item.add_special_tokens is not False:
+            return self._encode_text_pair(item.text[:split], item.text[split:], budget)
+        (content,) = self.tokenizer.encode_texts([item.text])
+        if item.add_special_tokens is not False:
+            framed = self.tokenizer.with_special_tokens(content)
+            mask = framed.special_tokens_mask
+            written_already = (
+                item.add_special_tokens is None
+                and len(content.ids) > 0
+                and bool(mask)
+                and mask[0] == 1
+                and framed.ids[0] == content.ids[0]
+            )
+            if any(mask) and not written_already:
+                return self._encode_framed(content, budget)
+        return self._encode_as_is(list(content.ids), budget)
+
+    def _encode_framed(self, content: Encoding, budget: int) -> EncodedPair:
+        """One text with the tokenizer's special tokens around it, the text cut from the left to fit."""
+        keep = budget - self.tokenizer.num_special_tokens(pair=False)
+        if keep <= 0:
+            raise FormattingError(f"a budget of {budget} tokens leaves no room for the text")
+        truncated = len(content.ids) > keep
+        if truncated:
+            content.truncate(keep, direction="left")
+        framed = self.tokenizer.with_special_tokens(content)
+        type_ids = tuple(framed.type_ids) if self.kind == "encoder" else None
+        return EncodedPair(tuple(framed.ids), type_ids, truncated)
+
+    def _encode_as_is(self, ids: list[int], budget: int) -> EncodedPair:
+        """The text's own tokens, cut from the left to fit; a leading BOS stays in place."""
+        if not ids:
+            raise FormattingError("the text has no tokens")
+        bos_id = self.tokenizer.bos_token_id
+        lead = ids[:1] if bos_id is not None and ids[0] == bos_id and budget > 1 else []
+        body = ids[len(lead) :]
+        keep = budget - len(lead)
+        truncated = len(body) > keep
+        input_ids = lead + _keep_tail(body, min(keep, len(body)))
+        # Encoder models take segment ids; one segment is segment 0.
+        type_ids = (0,) * len(input_ids) if self.kind == "encoder" else None
+        return EncodedPair(tuple(input_ids), type_ids, truncated)
+
     def _encode_encoder(self, prompt: Prompt, response: str) -> EncodedPair:
-        prompt_enc, response_enc = self.tokenizer.encode_texts([prompt_as_text(prompt), response])
+        return self._encode_text_pair(prompt_as_text(prompt), response, self.max_length)
+
+    def _encode_text_pair(self, prompt_text: str, response: str, budget: int) -> EncodedPair:
+        prompt_enc, response_enc = self.tokenizer.encode_texts([prompt_text, response])
         prompt_len, response_len = len(prompt_enc.ids), len(response_enc.ids)
         prompt_keep, response_keep = split_budget(
-            prompt_len, response_len, self.max_length - self.tokenizer.num_special_tokens(pair=True)
+            prompt_len, response_len, budget - self.tokenizer.num_special_tokens(pair=True)
         )
         if prompt_keep < prompt_len:
             prompt_enc.truncate(prompt_keep, direction="left")

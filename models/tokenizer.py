@@ -145,6 +145,11 @@ class RMTokenizer:
         """Add the model's special tokens around a text pair (`[CLS] a [SEP] b [SEP]` for BERT)."""
         return self._tokenizer.post_process(first, second, add_special_tokens=True)
 
+    def with_special_tokens(self, encoding: Encoding) -> Encoding:
+        """Add the model's special tokens around one text (`<s> a` for Llama, `[CLS] a [SEP]` for BERT), as
+        `tokenizer(text)` does; `special_tokens_mask` marks the added ones."""
+        return self._tokenizer.post_process(encoding, None, add_special_tokens=True)
+
     def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool) -> str:
         if self._template is None:
             raise ValueError("this tokenizer has no chat template")

@@ -1,4 +1,4 @@
-"""The scoring domain: (prompt, response) pairs in, raw rewards out, in request order.
+"""The scoring domain: (prompt, response) pairs (or whole texts rendered already) in, raw rewards out, in order.
 
 `Scorer.score` checks the request's limits, reserves room in the batcher's queue (refusing before any
 tokenizing is spent), formats the pairs on a thread pool (never on the event loop), submits them to the
@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from models.card import ScoreStats
-from models.formatting import EncodedPair, FormattingError, PairFormatter, Prompt
+from models.formatting import EncodedPair, FormattingError, PairFormatter, Prompt, ScoringInput, WholeText
 from models.heads import HeadError, RewardHead
 from models.steps import Aggregate, EncodedSteps, StepFormatter, aggregate_steps, step_probabilities
 from service.backends.base import BackendError
@@ -136,6 +136,20 @@ def _prompt_chars(prompt: Prompt) -> list[int]:
     return [len(m.get("content", "")) if isinstance(m, dict) else 0 for m in prompt]
 
 
+def _text_chars(item: ScoringInput) -> list[int]:
+    """The length of each text of an input, in characters (the per-text limit applies to each)."""
+    if isinstance(item, WholeText):
+        return [len(item.text)]
+    prompt, response = item
+    return [*_prompt_chars(prompt), len(response)]
+
+
+def _response_chars(item: ScoringInput) -> int:
+    if isinstance(item, WholeText):
+        return len(item.text) - item.prompt_chars
+    return len(item[1])
+
+
 class Scorer:
     """Thread-safety: `score` runs on one event loop; the formatter runs on `tokenizer_threads` threads."""
 
@@ -163,7 +177,7 @@ class Scorer:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def check_limits(self, pairs: Sequence[tuple[Prompt, str]]) -> None:
+    def check_limits(self, pairs: Sequence[ScoringInput]) -> None:
         """Raise PayloadTooLarge/InvalidRequest for a request over the caps (before any tokenizing)."""
         if not pairs:
             raise InvalidRequest("at least one item is required")
@@ -172,8 +186,8 @@ class Scorer:
                 f"{len(pairs)} items in one request; the limit is {self.limits.max_items_per_request}"
             )
         cap = self.limits.max_chars_per_text
-        for index, (prompt, response) in enumerate(pairs):
-            if len(response) > cap or any(n > cap for n in _prompt_chars(prompt)):
+        for index, item in enumerate(pairs):
+            if any(n > cap for n in _text_chars(item)):
                 raise PayloadTooLarge(f"item {index} has a text longer than {cap} characters")
 
     def check_step_limits(self, items: Sequence[StepsItem]) -> None:
@@ -184,22 +198,23 @@ class Scorer:
             if any(len(step) > cap for step in steps):
                 raise PayloadTooLarge(f"item {index} has a step longer than {cap} characters")
 
-    def _estimate_tokens(self, pairs: Sequence[tuple[Prompt, str]]) -> int:
+    def _estimate_tokens(self, pairs: Sequence[ScoringInput]) -> int:
         total = 0
-        for prompt, response in pairs:
-            chars = sum(_prompt_chars(prompt)) + len(response)
+        for item in pairs:
+            chars = sum(_text_chars(item))
             total += min(self.limits.max_length, chars // _CHARS_PER_TOKEN_ESTIMATE + 4)
         return total
 
     async def score(
         self,
-        pairs: Sequence[tuple[Prompt, str]],
+        pairs: Sequence[ScoringInput],
         timeout_s: float,
         disconnected: Awaitable[object] | None = None,
         weights: Sequence[float] | None = None,
         lane: Lane = "bulk",
     ) -> ScoreOutcome:
-        """Raw scores for `pairs` in order; raises a ServiceError (see the module docstring).
+        """Raw scores for `pairs` (pairs or `WholeText`s, see `PairFormatter.encode_input`) in order; raises a
+        ServiceError (see the module docstring).
 
         `timeout_s` is the whole request's budget; `disconnected` completes when the client goes away;
         `weights` combine a multi-objective head's attributes (default: the model card's).
@@ -219,7 +234,7 @@ class Scorer:
         self.check_limits(pairs)
 
         def encode() -> list[EncodedPair]:
-            return _encode_all(lambda pair: formatter.encode(*pair), pairs)
+            return _encode_all(formatter.encode_input, pairs)
 
         encoded, results, tokenized_at = await self._run(
             len(pairs), self._estimate_tokens(pairs), encode, timeout_s, disconnected, lane
@@ -227,7 +242,7 @@ class Scorer:
         outcome = self._assemble(encoded, results, started, tokenized_at, combination)
         if self.observer is not None:
             self.observer.on_scored(
-                outcome.scores, [len(response) for _, response in pairs], [item.truncated for item in outcome.items]
+                outcome.scores, [_response_chars(item) for item in pairs], [item.truncated for item in outcome.items]
             )
         return outcome
 

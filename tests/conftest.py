@@ -133,3 +133,25 @@ def default_onnx_dir(default_model_dir: Path, tmp_path_factory: pytest.TempPathF
     options = ExportOptions(precision=precision, gate_pairs=64, force=True)
     export_model(default_model_dir, out, options, log=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def bos_decoder_dir(tiny_decoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tiny_decoder_dir` with a tokenizer that adds BOS itself, as Llama's do (`tokenizer(text)` is `<s> text`),
+    while its chat template writes BOS into the text too: the case where a BOS can be doubled."""
+    import json
+    import shutil
+
+    out = tmp_path_factory.mktemp("tiny-llama-rm-bos") / "model"
+    shutil.copytree(tiny_decoder_dir, out)
+    tokenizer_file = out / "tokenizer.json"
+    spec = json.loads(tokenizer_file.read_text(encoding="utf-8"))
+    bos = {"SpecialToken": {"id": "<s>", "type_id": 0}}
+    spec["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [bos, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [bos, {"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {"<s>": {"id": "<s>", "ids": [spec["model"]["vocab"]["<s>"]], "tokens": ["<s>"]}},
+    }
+    tokenizer_file.write_text(json.dumps(spec), encoding="utf-8")
+    return out
