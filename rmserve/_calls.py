@@ -86,6 +86,38 @@ def score_steps_call(items: Sequence[StepsItem], limits: Limits, timeout_s: floa
     return _chunked_call("/v1/score_steps", "items", entries, limits, timeout_s, parse_score_steps, merge_steps)
 
 
+def score_texts_call(
+    texts: Sequence[str],
+    prompts: Sequence[str] | None,
+    add_special_tokens: bool | None,
+    limits: Limits,
+    timeout_s: float,
+) -> Call[ScoreResult]:
+    """/get_reward in chunks that respect `limits`: texts rendered already (a chat template applied), scored
+    as given; `prompts[i]`, when given, is the start of `texts[i]` (an encoder RM splits its pair there)."""
+    if not texts:
+        raise ValueError("score_texts() needs at least one text")
+    if prompts is not None and len(prompts) != len(texts):
+        raise ValueError(f"{len(prompts)} prompts for {len(texts)} texts")
+    # Sized for chunking only: each text travels with its prompt.
+    entries: list[JSON] = [{"query": text, "prompt": prompts[i] if prompts else None} for i, text in enumerate(texts)]
+    bounds = chunk_bounds(entries, limits)
+
+    def body(start: int, end: int) -> JSON:
+        chunk: JSON = {"query": list(texts[start:end]), "timeout_s": timeout_s}
+        if prompts is not None:
+            chunk["prompts"] = list(prompts[start:end])
+        if add_special_tokens is not None:
+            chunk["add_special_tokens"] = add_special_tokens
+        return chunk
+
+    def combine(bodies: list[JSON]) -> ScoreResult:
+        parts = [parse_score(answer, end - start) for answer, (start, end) in zip(bodies, bounds, strict=True)]
+        return merge_scores(parts)
+
+    return Call([("POST", "/get_reward", body(start, end)) for start, end in bounds], combine)
+
+
 def rank_call(
     prompt: Prompt, responses: Sequence[str], top_k: int | None, limits: Limits, timeout_s: float
 ) -> Call[RankResult]:

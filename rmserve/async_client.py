@@ -137,6 +137,24 @@ class AsyncRewardClient:
         limits = await self._get_limits(deadline)
         return await self._run(_calls.score_steps_call(items, limits, deadline.timeout_s), deadline)
 
+    async def score_texts(
+        self,
+        texts: Sequence[str],
+        *,
+        prompts: Sequence[str] | None = None,
+        add_special_tokens: bool | None = None,
+        timeout_s: float | None = None,
+    ) -> ScoreResult:
+        """Raw rewards of texts a trainer rendered already (chat template applied), scored as given, in order.
+
+        `prompts[i]` (optional) is the start of `texts[i]`: an encoder RM reads its pair split there.
+        `add_special_tokens`: None adds the tokenizer's own unless the text begins with them (no doubled BOS).
+        """
+        deadline = self._deadline(timeout_s)
+        limits = await self._get_limits(deadline)
+        call = _calls.score_texts_call(texts, prompts, add_special_tokens, limits, deadline.timeout_s)
+        return await self._run(call, deadline)
+
     async def rank(
         self, prompt: Prompt, responses: Sequence[str], *, top_k: int | None = None, timeout_s: float | None = None
     ) -> RankResult:

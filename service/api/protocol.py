@@ -260,23 +260,33 @@ class GateResponse(ModelRef):
 
 
 class RewardRequest(BaseModel):
-    """OpenRLHF's remote reward-model request. `query` holds full texts (prompt + response); the prompt of
-    the same index, when it is a prefix of the query, is split off and scored as the prompt."""
+    """OpenRLHF's remote reward-model request. Each `query` is a full text (prompt + response) that the trainer
+    has rendered with its chat template already: it is scored as given (see `models.formatting.WholeText`),
+    after dropping runs of the tokenizer's pad token at its ends. An encoder RM reads it as a text pair, split
+    where the prompt of the same index ends when that prompt is a prefix of it. An empty `query` (OpenRLHF
+    sends one to some servers when it has several `--remote_rm_url`s) is answered with empty lists."""
 
     model_config = ConfigDict(extra="ignore")
 
-    query: list[Text] = Field(min_length=1)
+    query: list[Text]
     prompts: list[Text] | None = None
-    labels: list[Any] | None = None
+    labels: list[Any] | None = Field(default=None, description="accepted and ignored: a reward model needs none")
+    add_special_tokens: bool | None = Field(
+        default=None,
+        description="true: add the tokenizer's special tokens (BOS, [CLS]/[SEP]); false: none; "
+        "absent: the tokenizer's own, unless the text already begins with them (a BOS is never doubled)",
+    )
+    timeout_s: Timeout = None
     priority: Priority = None
 
 
 class RewardResponse(BaseModel):
-    rewards: list[float]
-    scores: list[float]
+    rewards: list[float] = Field(description="raw rewards, in the order of `query`")
+    scores: list[float] = Field(description="the same rewards (OpenRLHF reads `scores`, else `rewards`)")
     extra_logs: dict[str, Any] = Field(default_factory=dict)
     model: str
     weights_digest: str
+    items: list[ItemDetail] = Field(default_factory=list, description="rmserve's per-query details, as on /v1/score")
 
 
 # ---------------------------------------------------------------- errors

@@ -10,7 +10,7 @@ import math
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from models.formatting import Prompt
+from models.formatting import Prompt, ScoringInput, WholeText
 from service.api.protocol import (
     CompareRequest,
     CompareResponse,
@@ -63,6 +63,13 @@ class ScoringContext:
         return {"model": self.model.folder.name, "weights_digest": self.model.weights_digest}
 
     @property
+    def pad_text(self) -> str | None:
+        """The tokenizer's pad token as text, when it is declared and is neither its BOS nor its EOS."""
+        tokens = self.model.tokenizer.special_tokens
+        pad = tokens.get("pad_token")
+        return pad if pad and pad not in (tokens.get("bos_token"), tokens.get("eos_token")) else None
+
+    @property
     def temperature(self) -> float | None:
         """The temperature of the model card's calibration, if the model has been calibrated."""
         card = self.model.folder.card
@@ -76,7 +83,7 @@ class ScoringContext:
 
     async def run(
         self,
-        pairs: Sequence[tuple[Prompt, str]],
+        pairs: Sequence[ScoringInput],
         timeout_s: float | None,
         priority: Lane | None,
         weights: Sequence[float] | None = None,
@@ -203,25 +210,54 @@ async def gate(ctx: ScoringContext, request: GateRequest) -> tuple[GateResponse,
     return body, outcome.timings
 
 
-def split_query(query: str, prompt: str | None) -> tuple[str, str]:
-    """OpenRLHF sends prompt + response as one text: the prompt is split off when it is a prefix."""
-    if prompt and query.startswith(prompt):
-        return prompt, query[len(prompt) :]
-    return "", query
+_NOTHING_TIMED = Timings(tokenization_s=0.0, queue_s=0.0, inference_s=0.0, total_s=0.0)
+
+
+def strip_padding(text: str, pad: str | None) -> str:
+    """`text` without the runs of `pad` at its ends (decoding a padded batch leaves them; they are not content).
+
+    Linear in the text's length: offsets move, the text is sliced once.
+    """
+    if not pad:
+        return text
+    start, end = 0, len(text)
+    while text.startswith(pad, start, end):
+        start += len(pad)
+    while end - start >= len(pad) and text.endswith(pad, start, end):
+        end -= len(pad)
+    return text[start:end]
+
+
+def reward_inputs(request: RewardRequest, pad: str | None) -> list[WholeText]:
+    """OpenRLHF's queries as whole texts: padding dropped, the prompt's end noted where it is a prefix."""
+    prompts = request.prompts
+    inputs = []
+    for index, query in enumerate(request.query):
+        text = strip_padding(query, pad)
+        prompt = strip_padding(prompts[index], pad) if prompts is not None else ""
+        prompt_chars = len(prompt) if prompt and text.startswith(prompt) else 0
+        inputs.append(WholeText(text, request.add_special_tokens, prompt_chars))
+    return inputs
 
 
 async def get_reward(ctx: ScoringContext, request: RewardRequest) -> tuple[RewardResponse, Timings]:
     prompts = request.prompts
     if prompts is not None and len(prompts) != len(request.query):
         raise InvalidRequest(f"prompts has {len(prompts)} entries but query has {len(request.query)}")
-    pairs = [split_query(q, prompts[i] if prompts else None) for i, q in enumerate(request.query)]
-    outcome = await ctx.run(list(pairs), None, request.priority)
-    return (
-        RewardResponse(
-            rewards=outcome.scores, scores=outcome.scores, extra_logs=attribute_logs(outcome), **ctx.identity
-        ),
-        outcome.timings,
+    if not request.query:
+        # With several --remote_rm_url's, OpenRLHF shards a sample list over the servers: some get none, and
+        # an error here would fail (after retries) the sample that another server scored.
+        return RewardResponse(rewards=[], scores=[], extra_logs={}, **ctx.identity), _NOTHING_TIMED
+    ctx.scorer.check_limits([WholeText(query) for query in request.query])  # on the texts as sent, padding included
+    outcome = await ctx.run(reward_inputs(request, ctx.pad_text), request.timeout_s, request.priority)
+    body = RewardResponse(
+        rewards=outcome.scores,
+        scores=outcome.scores,
+        extra_logs=attribute_logs(outcome),
+        **ctx.identity,
+        items=_details(outcome),
     )
+    return body, outcome.timings
 
 
 def attribute_logs(outcome: ScoreOutcome) -> dict[str, Any]:

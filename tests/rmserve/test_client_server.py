@@ -1,13 +1,15 @@
-"""The blocking client against the real server process: every method, chunking against the server's own
-limits, and the server's real error answers arriving as the client's typed errors."""
+"""The blocking client (and the async twin's score_texts) against the real server process: every method,
+chunking against the server's own limits, and the server's real error answers arriving as the client's
+typed errors."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from rmserve import InvalidRequestError, PayloadTooLargeError, RewardClient
+from rmserve import AsyncRewardClient, InvalidRequestError, PayloadTooLargeError, RewardClient
 from tests.service.server_process import shared_server
 
 
@@ -78,3 +80,31 @@ def test_the_servers_errors_arrive_typed(server_url: str) -> None:
     assert too_many.value.status_code == 413 and too_many.value.error_type == "payload_too_large"
     assert surrogate.value.status_code == 422 and "surrogate" in surrogate.value.message
     assert bad_role.value.error_type == "invalid_request"
+
+
+def test_score_texts_scores_rendered_texts_as_given_sync_and_async(server_url: str) -> None:
+    prompts = [f"\n\nHuman: question {i}?\n\nAssistant:" for i in range(9)]
+    texts = [p + f" Answer {i}." + " More detail." * (i % 4) for i, p in enumerate(prompts)]
+    with (
+        RewardClient(server_url) as whole,
+        RewardClient(server_url, max_items_per_request=4, max_concurrency=2) as chunked,
+    ):
+        pairs = whole.score([(p, t[len(p) :]) for p, t in zip(prompts, texts, strict=True)])
+        split = whole.score_texts(texts, prompts=prompts)
+        split_chunked = chunked.score_texts(texts, prompts=prompts)
+        one_segment = whole.score_texts(texts)
+    # The encoder RM reads the text pair split where the prompt ends: the same scores as the pairs.
+    assert split.scores == pytest.approx(pairs.scores, abs=1e-5)
+    assert split_chunked.scores == pytest.approx(split.scores, abs=1e-5)
+    assert [item.tokens for item in split.items] == [item.tokens for item in pairs.items]
+    assert split.model == pairs.model and split.weights_digest == pairs.weights_digest
+    # Without prompts, one segment: [CLS] text [SEP] (one [SEP] fewer than the pair).
+    assert [item.tokens for item in one_segment.items] == [(item.tokens or 0) - 1 for item in pairs.items]
+
+    async def score_async() -> list[float]:
+        async with AsyncRewardClient(server_url, max_items_per_request=4) as client:
+            return (await client.score_texts(texts, prompts=prompts)).scores
+
+    assert asyncio.run(score_async()) == pytest.approx(split.scores, abs=1e-5)
+    with RewardClient(server_url) as client, pytest.raises(ValueError, match="prompts"):
+        client.score_texts(texts, prompts=prompts[:-1])

@@ -15,7 +15,7 @@ import pydantic
 import pytest
 from fastapi.testclient import TestClient
 
-from models.formatting import EncodedPair
+from models.formatting import EncodedPair, WholeText
 from service.api.protocol import CompareRequest, ErrorResponse
 from service.api.routes import PROMETHEUS_CONTENT_TYPE
 from service.errors import ERROR_TABLE
@@ -163,6 +163,7 @@ def test_gate_allows_and_blocks_against_the_threshold(client: TestClient) -> Non
 
 
 def test_get_reward_speaks_openrlhf_and_splits_the_prompt_off(client: TestClient) -> None:
+    """The encoder RM reads a query as a text pair split where its prompt ends, else as one segment."""
     prompt = "Human: how do I bake bread?\n\nAssistant:"
     body = {
         "query": [prompt + " Mix flour, water, salt and yeast.", "no prompt prefix here"],
@@ -173,7 +174,12 @@ def test_get_reward_speaks_openrlhf_and_splits_the_prompt_off(client: TestClient
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["extra_logs"] == {} and out["rewards"] == out["scores"]
-    expected = direct_scores(client, [(prompt, " Mix flour, water, salt and yeast."), ("", "no prompt prefix here")])
+    model = state_of(client).model
+    assert model is not None
+    expected = [
+        direct_scores(client, [(prompt, " Mix flour, water, salt and yeast.")])[0],
+        float(model.backend.score([model.formatter.encode_text(WholeText("no prompt prefix here"))])[0]),
+    ]
     assert np.max(np.abs(np.array(out["rewards"]) - expected)) <= 1e-5
     mismatched = client.post("/get_reward", json={"query": ["a", "b"], "prompts": ["a"]})
     assert mismatched.status_code == 422
@@ -196,7 +202,7 @@ def test_probes_and_docs(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
-SCORING_OPERATIONS = ["/v1/score", "/v1/rank", "/v1/compare", "/v1/gate", "/get_reward"]
+SCORING_OPERATIONS = ["/v1/score", "/v1/rank", "/v1/compare", "/v1/gate", "/get_reward", "/classify"]
 
 
 def test_openapi_documents_every_error_answer_with_the_body_sent(client: TestClient) -> None:
