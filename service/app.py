@@ -24,6 +24,7 @@ from models.folder import ModelLoadError
 from models.formatting import EncodedPair
 from models.selftest import tolerance_for, verify_reference_scores
 from models.steps import EncodedSteps
+from service.api.classify.router import router as classify_router
 from service.api.docs import install_docs
 from service.api.routes import probes, scoring
 from service.api.score_steps.router import router as score_steps_router
@@ -216,6 +217,7 @@ def create_app(settings: Settings, backend: Backend | None = None, freeze_gc: bo
     install_error_handlers(app)
     app.include_router(scoring)
     app.include_router(score_steps_router)
+    app.include_router(classify_router)
     app.include_router(probes)
     body_budget = BodyBudget(settings.max_inflight_body_bytes)
     state.metrics.body_bytes_held.set_function(lambda: body_budget.held_bytes)

@@ -129,7 +129,14 @@ def test_fuzz_every_operation_from_the_openapi_schema(input_server: ServerProces
             except Unsatisfiable:
                 # An operation without parameters or body (GET /health) has nothing to make invalid.
                 assert mode == GenerationMode.NEGATIVE, operations[-1]
-    expected = {"POST /v1/score", "POST /v1/rank", "POST /v1/compare", "POST /v1/gate", "POST /get_reward"}
+    expected = {
+        "POST /v1/score",
+        "POST /v1/rank",
+        "POST /v1/compare",
+        "POST /v1/gate",
+        "POST /get_reward",
+        "POST /classify",
+    }
     assert expected <= set(operations), operations
     assert not problems, problems[:10]
     assert httpx.get(f"{url}/ready", timeout=30).status_code == 200
@@ -195,6 +202,8 @@ def hand_made_cases() -> list[RawCase]:
         raw("1e6-char message", "/v1/score", {"items": [item([{"role": "user", "content": big}], "r")]}, 413),
         raw("1e6-char gate response", "/v1/gate", {"prompt": "p", "response": big}, 413),
         raw("1e6-char reward query", "/get_reward", {"query": [big]}, 413),
+        raw("1e6-char classify input", "/classify", {"input": big}, 413),
+        raw("1e6 chars of pad text", "/get_reward", {"query": ["[PAD]" * 200_000]}, 413),
         raw("text at the char cap", "/v1/score", {"items": [item("p", "word " * (MAX_CHARS // 5))]}, 200),
         raw("items over the cap", "/v1/score", {"items": [item()] * (MAX_ITEMS + 1)}, 413),
         raw("responses over the cap", "/v1/rank", {"prompt": "p", "responses": ["r"] * (MAX_ITEMS + 1)}, 413),
@@ -205,6 +214,7 @@ def hand_made_cases() -> list[RawCase]:
             413,
         ),
         raw("query over the cap", "/get_reward", {"query": ["q"] * (MAX_ITEMS + 1)}, 413),
+        raw("classify inputs over the cap", "/classify", {"input": ["q"] * (MAX_ITEMS + 1)}, 413),
         # Deep JSON.
         raw("deep JSON arrays", "/v1/score", b"[" * 100_000 + b"]" * 100_000, *UNREADABLE),
         raw("deep JSON objects", "/v1/score", b'{"a":' * 50_000 + b"1" + b"}" * 50_000, *UNREADABLE),
@@ -225,6 +235,7 @@ def hand_made_cases() -> list[RawCase]:
             422,
         ),
         raw("lone surrogate in reward query", "/get_reward", '{"query": ["\\ud800"]}', 422),
+        raw("lone surrogate in classify input", "/classify", '{"input": "\\ud800"}', 422),
         raw("invalid UTF-8 bytes", "/v1/score", b'{"items": [{"prompt": "\xff\xfe", "response": "r"}]}', *UNREADABLE),
         raw("escaped NUL in texts", "/v1/score", {"items": [item("a\u0000b", "\u0000" * 100)]}, 200),
         raw(
@@ -270,7 +281,10 @@ def hand_made_cases() -> list[RawCase]:
         raw("no items", "/v1/score", {"items": []}, 422),
         raw("no responses", "/v1/rank", {"prompt": "p", "responses": []}, 422),
         raw("no pairs", "/v1/compare", {"pairs": []}, 422),
-        raw("no query", "/get_reward", {"query": []}, 422),
+        # OpenRLHF shards its samples over several --remote_rm_url's: the servers left without any get empty lists.
+        raw("no query", "/get_reward", {"query": [], "prompts": [], "labels": []}, 200),
+        raw("no classify input", "/classify", {"input": []}, 422),
+        raw("token ids as classify input", "/classify", {"input": [[1, 2, 3]]}, 422),
         raw("no messages", "/v1/score", {"items": [item([], "r")]}, 422),
         # Numbers.
         raw("negative timeout", "/v1/score", {"items": [item()], "timeout_s": -1}, 422),
@@ -303,6 +317,7 @@ def hand_made_cases() -> list[RawCase]:
         raw("unknown top-level field", "/v1/score", {"items": [item()], "top-k": 3}, 422),
         raw("unknown item field", "/v1/score", {"items": [{**item(), "extra": 1}]}, 422),
         raw("unknown OpenRLHF field", "/get_reward", {"query": ["q"], "something_new": [1]}, 200),
+        raw("unknown vLLM field", "/classify", {"input": "q", "something_new": [1]}, 200),
         # Content types and methods.
         raw("text/plain JSON", "/v1/score", {"items": [item()]}, 200, 415, 422, content_type="text/plain"),
         raw("form-encoded", "/v1/score", b"items=1", 415, 422, content_type="application/x-www-form-urlencoded"),

@@ -103,6 +103,8 @@ CRAFTED_TARGETS = [
     "/get_reward",
     "//get_reward",
     "/get_reward/",
+    "/classify",
+    "/classify/",
     "/v1/rank",
     "/v1/compare",
     "/v1/gate",
@@ -181,7 +183,9 @@ def test_every_route_but_the_probes_requires_a_key(tiny_encoder_dir: Path) -> No
         if route.path not in OPEN_PATHS:
             assert require_api_key in calls, f"{route.path} does not require an API key"
             guarded.append(route.path)
-    assert {"/v1/score", "/v1/rank", "/v1/compare", "/v1/gate", "/get_reward", "/v1/models"} <= set(guarded)
+    assert {"/v1/score", "/v1/rank", "/v1/compare", "/v1/gate", "/get_reward", "/classify", "/v1/models"} <= set(
+        guarded
+    )
 
 
 def test_keys_are_compared_in_constant_time_against_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,6 +215,7 @@ def test_no_prompt_or_response_text_in_the_logs(keyed_server: ServerProcess) -> 
         ("/v1/compare", {"prompt": marker, "response_a": marker, "response_b": "b"}),
         ("/v1/gate", {"prompt": marker, "response": marker}),
         ("/get_reward", {"query": [marker + marker], "prompts": [marker]}),
+        ("/classify", {"input": [marker], "use_activation": False}),
         # Error paths: validation, limits, unknown fields, bad encodings, a missing key.
         ("/v1/score", {"items": [{"prompt": marker, "response": marker * 100}]}),
         ("/v1/score", {"items": [{"prompt": marker, "response": marker}]} | {marker: 1}),
@@ -233,7 +238,7 @@ def test_no_prompt_or_response_text_in_the_logs(keyed_server: ServerProcess) -> 
                 "/v1/score", content=f"{{{marker}", headers={**good, "content-type": "application/json"}
             ).status_code
         )
-    assert statuses[:6] == [200] * 6 and all(400 <= s < 500 for s in statuses[6:]), statuses
+    assert statuses[:7] == [200] * 7 and all(400 <= s < 500 for s in statuses[7:]), statuses
     log = keyed_server.log_text()
     assert "ready" in log, "the server logged nothing at its default level: the check would prove nothing"
     assert marker not in log

@@ -132,9 +132,11 @@ def test_every_endpoint_over_http(real_server: Server) -> None:
         assert gate["decision"] == "block"
         reward = http.post("/get_reward", json={"query": ["hi hello there"], "prompts": ["hi "], "labels": [None]})
         assert reward.status_code == 200 and len(reward.json()["rewards"]) == 1
+        classify = http.post("/classify", json={"input": ["hi hello there"], "use_activation": False})
+        assert classify.status_code == 200 and classify.json()["data"][0]["num_classes"] == 1
         models = http.get("/v1/models").json()
         assert models["weights_digest"] == digest and models["backend"] == "torch"
-        for answer in (rank, compare, gate, reward.json()):
+        for answer in (rank, compare, gate, reward.json(), classify.json()):
             assert answer["weights_digest"] == digest
         assert http.get("/health").json()["status"] == "ok"
         assert http.get("/ready").json()["ready"] is True
