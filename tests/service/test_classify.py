@@ -205,8 +205,13 @@ def test_a_multi_objective_head_answers_its_attributes_as_classes(tiny_multi_obj
 
 
 def test_fields_of_other_vllm_clients_are_ignored(client: TestClient) -> None:
+    # vLLM's integer priority too: the lane comes from rmserve's header, else the route's default (bulk).
     body = {"input": "hello", "user": "u", "priority": 0, "encoding_format": "float", "cache_salt": "s" * 43}
     assert client.post("/classify", json=body).status_code == 200
+    lanes = {"interactive": 200, "bulk": 200, "urgent": 422}
+    for lane, status in lanes.items():
+        answer = client.post("/classify", json={"input": "hello"}, headers={"X-Rmserve-Priority": lane})
+        assert answer.status_code == status, (lane, answer.text)
 
 
 CONVERSATION = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]

@@ -44,7 +44,9 @@ async def classify(ctx: ScoringContext, request: ClassificationRequest) -> tuple
         inputs = [(prompt_value(prompt), reply.content)]
     else:
         inputs = [WholeText(text, request.add_special_tokens, 0, budget) for text in request.texts()]
-    outcome = await ctx.run(inputs, request.timeout_s)
+    # vLLM's `priority` is an integer of its own scheduler, ignored here: the lane comes from the
+    # X-Rmserve-Priority header, else the route's default (bulk).
+    outcome = await ctx.run(inputs, request.timeout_s, None)
     id2label = ctx.model.folder.config.get("id2label") or {}
     use_activation = request.wants_activation()
     data = []
