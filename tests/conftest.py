@@ -3,6 +3,7 @@
 - `tiny_encoder_dir`: all-MiniLM-L6-v2 with a seeded random one-output head, saved as a
   `BertForSequenceClassification` folder (a real encoder RM, untrained head; seconds to build).
 - `tiny_decoder_dir`: a tiny random Llama-style RM with a chat-template tokenizer, built from a config.
+- `bos_decoder_dir`: the same with a tokenizer that adds BOS itself, as Llama's do (a BOS can be doubled).
 - `tiny_prm_dir`: a tiny Qwen2-style process reward model trained a few seconds in TRL's PRMTrainer format
   (see tests/prm.py).
 - `tiny_multi_objective_dir`: a tiny random Llama-style RM with three named outputs and a card declaring
