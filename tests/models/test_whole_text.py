@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
-from models.formatting import FormattingError, PairFormatter, WholeText, prompt_as_text
+from models.formatting import EncodedPair, FormattingError, PairFormatter, WholeText, prompt_as_text
 
 PROMPT = [
     {"role": "user", "content": "what is the capital of france ?"},
@@ -26,6 +26,11 @@ RESPONSE = "i cannot help with that , but here is a safer idea"
 def formatter_for(model_dir: Path, max_length: int = 256) -> PairFormatter:
     folder = inspect_model_folder(model_dir)
     return build_formatter(folder, load_tokenizer(folder), max_length)
+
+
+def tokens(encoded: EncodedPair) -> tuple[object, ...]:
+    """What the model reads (a whole text carries no prompt length: prompt_tokens is 0 by contract)."""
+    return encoded.input_ids, encoded.token_type_ids, encoded.truncated
 
 
 def rendered(formatter: PairFormatter) -> str:
@@ -43,11 +48,12 @@ def test_a_rendered_conversation_gives_the_formatters_own_tokens(fixture: str, r
     assert text.startswith(bos)  # the template writes BOS into the text
     for add_special_tokens in (None, False):
         encoded = formatter.encode_text(WholeText(text, add_special_tokens))
-        assert encoded == expected, add_special_tokens
+        assert encoded.prompt_tokens == 0
+        assert tokens(encoded) == tokens(expected), add_special_tokens
     # verl strips the template's BOS text because vLLM adds BOS again: the tokenizer's own BOS puts it back.
     if fixture == "bos_decoder_dir":
-        assert formatter.encode_text(WholeText(text[len(bos) :], None)) == expected
-        assert formatter.encode_text(WholeText(text[len(bos) :], True)) == expected
+        assert tokens(formatter.encode_text(WholeText(text[len(bos) :], None))) == tokens(expected)
+        assert tokens(formatter.encode_text(WholeText(text[len(bos) :], True))) == tokens(expected)
 
 
 def test_special_tokens_follow_the_caller_when_it_says(bos_decoder_dir: Path) -> None:
@@ -109,7 +115,7 @@ def test_encoder_with_the_prompts_end_gives_the_pair_encoding(tiny_encoder_dir: 
     formatter = formatter_for(tiny_encoder_dir)
     prompt = prompt_as_text(PROMPT)
     item = WholeText(prompt + " " + RESPONSE, prompt_chars=len(prompt))
-    assert formatter.encode_text(item) == formatter.encode(prompt, " " + RESPONSE)
+    assert tokens(formatter.encode_text(item)) == tokens(formatter.encode(prompt, " " + RESPONSE))
 
 
 def test_encoder_without_a_split_reads_one_segment_as_its_tokenizer_encodes_it(tiny_encoder_dir: Path) -> None:
