@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.batching import model_inputs, pad_batch
+from models.batching import pad_batch
 from models.card import CARD_FILENAME, ModelCard
 from models.data import PreferencePair, RowRange, data_name, read_preferences
 from models.errors import UserError
@@ -43,14 +43,13 @@ from models.folder import ONNX_FILENAME, ModelFolder, build_formatter, inspect_m
 from models.formatting import EncodedPair, PairFormatter, Prompt
 from models.quantize import (
     MIN_AGREEMENT,
-    ROWS_PER_RUN_METADATA_KEY,
     QualityReport,
-    ScoreFn,
     check_quality,
     down_projection_nodes,
     measure_quality,
     quantize_int8_dynamic,
 )
+from models.runtime import OnnxMetadata, ScoreFn, onnx_score_fn
 from models.selftest import compute_reference_pairs, reference_pairs_to_store
 from models.tokenizer import copy_tokenizer_files
 
@@ -64,7 +63,6 @@ FP16_RELATIVE_TOLERANCE = 1e-2
 BATCH_INVARIANCE_TOLERANCE = 1e-6
 GATE_PAIRS = 256
 OUTPUT_NAME = "scores"
-DTYPE_METADATA_KEY = "rmserve_dtype"  # read by service.backends.onnx_backend
 # onnxruntime.transformers fusions by config model_type; other encoders and all decoders get none.
 FUSION_MODEL_TYPES = {
     "bert": "bert",
@@ -131,36 +129,6 @@ class ExportResult:
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _ort_session(path: Path, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int | None = None) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=list(providers))
-
-
-def onnx_score_fn(
-    path: Path, pad_token_id: int, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int | None = None
-) -> ScoreFn:
-    """A score function over an onnxruntime session of `path` (the same feeding as the ONNX backend);
-    `threads`: intra-op threads (default: onnxruntime's, the CPUs available)."""
-    session = _ort_session(path, providers, threads)
-    names = [node.name for node in session.get_inputs()]
-    per_row = session.get_modelmeta().custom_metadata_map.get(ROWS_PER_RUN_METADATA_KEY) == "1"
-
-    def run(batch: Sequence[EncodedPair]) -> np.ndarray:
-        output = session.run(None, model_inputs(batch, pad_token_id, names))[0]
-        return np.asarray(output, dtype=np.float32).reshape(-1)
-
-    def score(batch: Sequence[EncodedPair]) -> np.ndarray:
-        return np.concatenate([run([item]) for item in batch]) if per_row else run(batch)
-
-    return score
 
 
 @dataclass(frozen=True)
@@ -252,13 +220,14 @@ def export_torch_to_onnx(
     return names
 
 
-def set_metadata(path: Path, values: dict[str, str]) -> None:
-    """Write `values` into the ONNX model's metadata_props (read at serving time without onnx)."""
+def set_metadata(path: Path, metadata: OnnxMetadata) -> None:
+    """Write the set fields of `metadata` into the ONNX model's metadata_props, keeping the others (read at
+    serving time without the onnx package: `models.runtime.OnnxMetadata.from_map`)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     existing = {prop.key: prop for prop in model.metadata_props}
-    for key, value in values.items():
+    for key, value in metadata.to_map().items():
         if key in existing:
             existing[key].value = value
         else:
@@ -500,7 +469,7 @@ def export_model(
             )
             log(f"quantizing to int8 (dynamic, one pair per run; {len(keep_fp32)} down projections kept fp32)")
             method = quantize_int8_dynamic(final_path, int8_path, keep_fp32)
-            set_metadata(int8_path, {DTYPE_METADATA_KEY: "int8", ROWS_PER_RUN_METADATA_KEY: "1"})
+            set_metadata(int8_path, OnnxMetadata(dtype="int8", rows_per_run=1))
             int8_score = onnx_score_fn(int8_path, pad_id)
             fp32_score = onnx_score_fn(final_path, pad_id)
             quality, fidelity = measure_quality(fp32_score, int8_score, formatter, gate, options.min_agreement)
@@ -529,7 +498,7 @@ def export_model(
             record["fidelity"]["bf16"] = _bf16_gate(final_path, pad_id, formatter, preference, options.force, log)
 
         record["dtype"] = dtype
-        set_metadata(final_path, {DTYPE_METADATA_KEY: dtype})
+        set_metadata(final_path, OnnxMetadata(dtype=dtype))
         references = compute_reference_pairs(
             reference_pairs_to_store(folder.card), formatter, onnx_score_fn(final_path, pad_id)
         )

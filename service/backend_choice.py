@@ -37,6 +37,7 @@ from models.fidelity import FidelityReport, all_comparisons, fidelity_report
 from models.folder import ModelFolder, ModelLoadError
 from models.formatting import EncodedPair, PairFormatter
 from models.heads import RewardHead
+from models.runtime import choose_runtime
 from models.selftest import DEFAULT_REFERENCE_PROMPTS
 from models.tokenizer import RMTokenizer
 from service.backends.base import Backend
@@ -118,9 +119,7 @@ def file_dtype(folder: ModelFolder) -> str:
 
 def model_family(settings: Settings, folder: ModelFolder) -> str:
     """The explicit backend, else "onnx" for a folder holding model.onnx, else "torch"."""
-    if settings.backend != "auto":
-        return settings.backend
-    return "onnx" if folder.onnx_file is not None else "torch"
+    return choose_runtime(settings.backend, has_onnx=folder.onnx_file is not None)
 
 
 def plan_candidates(
