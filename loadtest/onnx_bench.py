@@ -127,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int8 = score_in_length_order(variants["onnx int8"], encoded, batch_size=16)
     n = len(holdout)
     quality = quality_report(fp32[:n], fp32[n:], int8[:n], int8[n:])
-    int8_card = exports["onnx int8"].card.export or {}
+    int8_record = exports["onnx int8"].card.export
+    int8_gate = (int8_record.quantization or {}).get("gate") if int8_record else None
 
     lines = [
         f"model: {folder.name} ({folder.path}); {len(ordered)} HH-RLHF holdout responses, tokens median "
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += [
         "",
         f"int8 on the HH-RLHF holdout: {quality.summary()}",
-        f"int8 export gate (default set, held-out rows): {int8_card.get('quantization', {}).get('gate')}",
+        f"int8 export gate (default set, held-out rows): {int8_gate}",
     ]
     print("\n".join(lines), flush=True)
     if args.out:
@@ -155,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "repeats": args.repeats,
             "throughput_pairs_per_s": throughput,
             "int8_holdout": quality.to_dict(),
-            "int8_export_gate": int8_card.get("quantization", {}).get("gate"),
+            "int8_export_gate": int8_gate,
         }
         args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0

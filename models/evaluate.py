@@ -178,7 +178,7 @@ def evaluate_folder(
         on_gpu = device.startswith("cuda")
         providers = ("CUDAExecutionProvider", "CPUExecutionProvider") if on_gpu else ("CPUExecutionProvider",)
         score_batch = onnx_score_fn(folder.onnx_file, pad_token_id, providers, threads=threads)
-        computed = str(folder.card.export.get("dtype", "fp32")) if folder.card and folder.card.export else "fp32"
+        computed = folder.card.export.dtype if folder.card and folder.card.export else "fp32"
     else:
         # torch is imported only once the folder has proved usable, so a bad folder fails fast.
         from models.torch_model import configure_threads, head_outputs_encoded, load_torch_reward_model, score_encoded

@@ -111,8 +111,8 @@ class OnnxBackend:
             )
         self._output_name: str = self._session.get_outputs()[0].name
         metadata = OnnxMetadata.from_map(self._session.get_modelmeta().custom_metadata_map)
-        exported = folder.card.export if folder.card and folder.card.export else {}
-        self.dtype: str = str(metadata.dtype or exported.get("dtype") or "fp32")
+        exported = folder.card.export if folder.card else None
+        self.dtype: str = metadata.dtype or (exported.dtype if exported else "fp32")
         self.rows_per_run: int | None = metadata.rows_per_run
 
     @property
