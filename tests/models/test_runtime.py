@@ -13,7 +13,7 @@ from models.runtime import (
     ROWS_PER_RUN_METADATA_KEY,
     OnnxMetadata,
     available_cpus,
-    choose_backend,
+    choose_runtime,
     onnx_feeds,
     score_in_length_order,
 )
@@ -59,8 +59,8 @@ def test_onnx_metadata_round_trip() -> None:
 
 
 def test_auto_picks_onnx_only_when_the_folder_has_an_export() -> None:
-    assert choose_backend("auto", has_onnx=True) == "onnx"
-    assert choose_backend("auto", has_onnx=False) == "torch"
-    assert choose_backend("torch", has_onnx=True) == "torch"
-    assert choose_backend("onnx", has_onnx=False) == "onnx"  # the loader then explains what is missing
+    assert choose_runtime("auto", has_onnx=True) == "onnx"
+    assert choose_runtime("auto", has_onnx=False) == "torch"
+    assert choose_runtime("torch", has_onnx=True) == "torch"
+    assert choose_runtime("onnx", has_onnx=False) == "onnx"  # the loader then explains what is missing
     assert available_cpus() >= 1

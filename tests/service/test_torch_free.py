@@ -111,29 +111,20 @@ def test_server_on_openvino_chooses_its_precision_at_start_up_and_never_imports_
     default_onnx_dir: Path, tmp_path: Path
 ) -> None:
     env, wrapper, attempts, modules = _environment(tmp_path)
-    port = free_port()
     env |= {"RMSERVE_BACKEND": "openvino", "RMSERVE_DTYPE": "auto", "RMSERVE_CHOICE_BUDGET_S": "0.5"}
-    command = [sys.executable, str(wrapper), "service.cli", "serve", "--model", str(default_onnx_dir)]
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as http:
-                _wait_ready(process, http, log_path)
-                items = [{"prompt": "Is ice cold?", "response": "Yes."}, {"prompt": "Hi", "response": "Hey"}]
-                scored = http.post("/v1/score", json={"items": items})
-                assert scored.status_code == 200, scored.text
-                assert len(scored.json()["scores"]) == 2
-                described = http.get("/v1/models").json()
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                returncode = process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise
+    server = launch_server(
+        default_onnx_dir, env=env, log_path=log_path, python=(sys.executable, str(wrapper)), ready_timeout_s=180
+    )
+    try:
+        with httpx.Client(base_url=server.url, timeout=30.0) as http:
+            items = [{"prompt": "Is ice cold?", "response": "Yes."}, {"prompt": "Hi", "response": "Hey"}]
+            scored = http.post("/v1/score", json={"items": items})
+            assert scored.status_code == 200, scored.text
+            assert len(scored.json()["scores"]) == 2
+            described = http.get("/v1/models").json()
+    finally:
+        returncode = server.stop()
     assert not attempts.exists(), f"the server tried to import a blocked package:\n{attempts.read_text()}"
     assert returncode == 0, log_path.read_text(errors="replace")[-3000:]
     choice = described["choice"]
