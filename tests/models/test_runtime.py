@@ -1,4 +1,5 @@
-"""The scoring runtime's own contracts: input order, batching by length, ONNX feeds and metadata, "auto"."""
+"""The scoring runtime's own contracts (input order, batching by length, ONNX metadata, "auto") and the ONNX
+feeds it runs (`models.batching.model_inputs`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from models.batching import model_inputs
 from models.formatting import EncodedPair
 from models.runtime import (
     DTYPE_METADATA_KEY,
@@ -14,7 +16,6 @@ from models.runtime import (
     OnnxMetadata,
     available_cpus,
     choose_runtime,
-    onnx_feeds,
     score_in_length_order,
 )
 
@@ -40,13 +41,13 @@ def test_scores_come_back_in_input_order_from_batches_of_similar_length() -> Non
 
 
 def test_onnx_feeds_follow_the_models_inputs() -> None:
-    feeds = onnx_feeds([pair(5, 6, 7), pair(8)], pad_token_id=0, input_names=["input_ids", "attention_mask"])
+    feeds = model_inputs([pair(5, 6, 7), pair(8)], 0, ["input_ids", "attention_mask"])
     assert list(feeds) == ["input_ids", "attention_mask"]
     assert feeds["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]  # right padding
     assert feeds["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert all(array.dtype == np.int64 for array in feeds.values())
     # A model that takes token_type_ids gets zeros when the tokenizer produced none.
-    typed = onnx_feeds([pair(5, 6)], 0, ["input_ids", "attention_mask", "token_type_ids"])
+    typed = model_inputs([pair(5, 6)], 0, ["input_ids", "attention_mask", "token_type_ids"])
     assert typed["token_type_ids"].tolist() == [[0, 0]]
 
 
