@@ -19,7 +19,10 @@ def shared_server(config: pytest.Config, model_dir: Path) -> str:
     key = model_dir.resolve()
     if key not in _SHARED:
         stack = ExitStack()
-        _SHARED[key] = stack.enter_context(start_server(model_dir, ready_timeout_s=180.0)).url
+        # fp32: the tests that share it compare scores across requests at 1e-5, and a reduced precision that
+        # `dtype auto` may choose on this CPU (bf16) rounds differently with other batch neighbours.
+        server = start_server(model_dir, {"RMSERVE_DTYPE": "fp32"}, ready_timeout_s=180.0)
+        _SHARED[key] = stack.enter_context(server).url
         config.add_cleanup(stack.close)
         config.add_cleanup(lambda: _forget(key))
     return _SHARED[key]
