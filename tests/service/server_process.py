@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.server import REPO_ROOT as REPO_ROOT  # re-exported: tests locate the repository through it
 from loadtest.server import start_server
 
 _SHARED: dict[Path, str] = {}
