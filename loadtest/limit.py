@@ -30,9 +30,10 @@ from pathlib import Path
 
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
 from models.formatting import EncodedPair
+from models.runtime import available_cpus
 from service.backends.base import Backend
 from service.model_loading import build_backend
-from service.settings import Settings, cpu_count
+from service.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def search(
     On a GPU (`device` cuda), pass `cpus=2`: the splits are then 2 workers (one batch padded and copied
     while another runs) against 1; intra-op threads do not apply there.
     """
-    cpus = cpus or cpu_count()
+    cpus = cpus or available_cpus()
     folder = inspect_model_folder(model_dir)
     tokenizer = load_tokenizer(folder)
     formatter = build_formatter(folder, tokenizer, max_length)

@@ -27,14 +27,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from models.data import RowRange, read_preferences
 from models.formatting import EncodedPair
+from models.runtime import ScoreFn
 
 HH_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 HOLDOUT = RowRange(-512, None)
-ScoreFn = Callable[[Sequence[EncodedPair]], np.ndarray]
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -59,12 +57,10 @@ def _onnx_score_fn(path: Path, pad_id: int, threads: int) -> ScoreFn:
 
 
 def _torch_score_fn(model_dir: Path, pad_id: int, threads: int) -> ScoreFn:
-    import torch
-
     from models.folder import inspect_model_folder
-    from models.torch_model import load_torch_reward_model, score_encoded
+    from models.torch_model import configure_threads, load_torch_reward_model, score_encoded
 
-    torch.set_num_threads(threads)
+    configure_threads(threads)
     model = load_torch_reward_model(inspect_model_folder(model_dir), pad_id, attn_implementation="sdpa")
     return lambda batch: score_encoded(model, batch, pad_id)
 
@@ -80,7 +76,8 @@ def _one_pass(score: ScoreFn, ordered: Sequence[EncodedPair], batch_size: int) -
 def main(argv: Sequence[str] | None = None) -> int:
     from models.export import ExportOptions, export_model
     from models.folder import build_formatter, inspect_model_folder, load_tokenizer
-    from models.quantize import quality_report, score_in_length_order
+    from models.quantize import quality_report
+    from models.runtime import score_in_length_order
 
     args = _parse_args(argv)
     if args.model is None:
@@ -126,11 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     encoded = [formatter.encode(p.prompt, p.chosen) for p in holdout] + [
         formatter.encode(p.prompt, p.rejected) for p in holdout
     ]
-    fp32 = score_in_length_order(variants["onnx fp32"], encoded)
-    int8 = score_in_length_order(variants["onnx int8"], encoded)
+    fp32 = score_in_length_order(variants["onnx fp32"], encoded, batch_size=16)
+    int8 = score_in_length_order(variants["onnx int8"], encoded, batch_size=16)
     n = len(holdout)
     quality = quality_report(fp32[:n], fp32[n:], int8[:n], int8[n:])
-    int8_card = exports["onnx int8"].card.export or {}
+    int8_record = exports["onnx int8"].card.export
+    int8_gate = (int8_record.quantization or {}).get("gate") if int8_record else None
 
     lines = [
         f"model: {folder.name} ({folder.path}); {len(ordered)} HH-RLHF holdout responses, tokens median "
@@ -146,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += [
         "",
         f"int8 on the HH-RLHF holdout: {quality.summary()}",
-        f"int8 export gate (default set, held-out rows): {int8_card.get('quantization', {}).get('gate')}",
+        f"int8 export gate (default set, held-out rows): {int8_gate}",
     ]
     print("\n".join(lines), flush=True)
     if args.out:
@@ -158,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "repeats": args.repeats,
             "throughput_pairs_per_s": throughput,
             "int8_holdout": quality.to_dict(),
-            "int8_export_gate": int8_card.get("quantization", {}).get("gate"),
+            "int8_export_gate": int8_gate,
         }
         args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0

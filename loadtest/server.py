@@ -1,9 +1,11 @@
 """The server under test: the real `rmserve serve` process on a loopback port, and what it says about itself.
 
-`start_server` launches `python -m service.cli serve` with `RMSERVE_*` settings, waits (by polling /ready,
-never a fixed sleep) until it is ready, and stops it with SIGTERM (its graceful path) afterwards.
-`process_cpu_s` reads a process's CPU seconds (user + system, every thread) from /proc/<pid>/stat;
-`parse_metrics` turns the Prometheus text of /metrics into {sample name with labels: value}.
+The one launcher of the benchmarks and of the test suite. `launch_server` starts `python -m service.cli
+serve` with `RMSERVE_*` settings, waits (by polling /ready, never a fixed sleep) until it is ready and
+returns a `RunningServer`, which the caller stops (`stop()`: SIGTERM, its graceful path, then SIGKILL if it
+does not exit in time); `start_server` is the same as a context manager. `wait_until` polls a condition on
+observable state. `process_cpu_s` reads a process's CPU seconds (user + system, every thread) from
+/proc/<pid>/stat; `parse_metrics` turns the Prometheus text of /metrics into {sample name with labels: value}.
 
 Standard library only, so that the load generator can import it and stay light.
 """
@@ -19,14 +21,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# The command that runs a module: `python -m`; a test may put a wrapper script in its place.
+PYTHON_MODULE = (sys.executable, "-m")
 
 
 class ServerStartError(RuntimeError):
@@ -35,15 +40,54 @@ class ServerStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunningServer:
+    """A started `rmserve serve` process. Not thread-safe to `stop` from two threads at once."""
+
+    process: subprocess.Popen[bytes]
     url: str  # http://127.0.0.1:PORT
-    pid: int
     settings: Mapping[str, str]  # the RMSERVE_* environment it was started with
+    log_path: Path  # its stdout and stderr together
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def cpu_s(self) -> float:
         return process_cpu_s(self.pid)
 
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process now (from /proc/<pid>/statm)."""
+        return int(Path(f"/proc/{self.pid}/statm").read_text().split()[1]) * _PAGE_SIZE
+
     def metrics(self) -> dict[str, float]:
-        return parse_metrics(http_get(self.url + "/metrics").decode())
+        return parse_metrics(http_get(self.url + "/metrics", timeout_s=30.0).decode())
+
+    def metric(self, name: str) -> float:
+        """One sample of /metrics (`name` with its labels, as exposed), 0.0 when absent."""
+        return self.metrics().get(name, 0.0)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM (the graceful path), then SIGKILL if it does not exit within `timeout_s`; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0, what: str = "condition") -> None:
+    """Poll `condition` (on observable state: synchronisation on state, never on elapsed time) until it is
+    true; raise TimeoutError naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout_s:g} s")
+        time.sleep(0.01)
 
 
 def free_port() -> int:
@@ -100,45 +144,85 @@ def http_get(url: str, timeout_s: float = 5.0) -> bytes:
         return body
 
 
+def server_environment(
+    settings: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a server process: this one's, without its RMSERVE_* settings (a test or a benchmark
+    states every setting it relies on; RMSERVE_CACHE_DIR, where the default model is cached, is kept), offline,
+    then `env`, then `settings` (full `RMSERVE_*` names)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("RMSERVE_") or k == "RMSERVE_CACHE_DIR"}
+    return {
+        **inherited,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        **(env or {}),
+        **(settings or {}),
+    }
+
+
+def launch_server(
+    model_dir: Path | None,
+    settings: Mapping[str, str] | None = None,
+    *,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    python: Sequence[str] = PYTHON_MODULE,
+    ready_timeout_s: float = 300.0,
+) -> RunningServer:
+    """Start `rmserve serve` for `model_dir` (None: the embedded default model) on a free loopback port with
+    the `RMSERVE_*` environment `settings` (e.g. {"RMSERVE_MAX_BATCH_SIZE": "1"}), command-line `args` and
+    extra environment `env`, and return it once /ready answers 200; the caller stops it.
+
+    The log goes to `log_path` (default: a new temporary file; `start_server` removes it). `python` is the
+    command that runs a module (`python -m`, or a wrapper script that takes the module name). Raises
+    ServerStartError, with the log's tail, when the process exits or is not ready within `ready_timeout_s`.
+    """
+    port = free_port()
+    full_env = server_environment(settings, env)
+    full_env.update({"RMSERVE_HOST": "127.0.0.1", "RMSERVE_PORT": str(port)})
+    if model_dir is not None:
+        full_env["RMSERVE_MODEL"] = str(model_dir)
+    if log_path is None:
+        log_file, log_name = tempfile.mkstemp(prefix=f"rmserve-{port}-", suffix=".log")
+        os.close(log_file)
+        log_path = Path(log_name)
+    command = [*python, "service.cli", "serve", *args]
+    with log_path.open("w+b") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        server = RunningServer(
+            process,
+            f"http://127.0.0.1:{port}",
+            {k: v for k, v in full_env.items() if k.startswith("RMSERVE_")},
+            log_path,
+        )
+        try:
+            _wait_ready(process, server.url, ready_timeout_s, log)
+        except BaseException:
+            server.stop()
+            raise
+    return server
+
+
 @contextmanager
 def start_server(
     model_dir: Path | None,
     settings: Mapping[str, str] | None = None,
     ready_timeout_s: float = 300.0,
     stop_timeout_s: float = 60.0,
+    **options: Any,
 ) -> Iterator[RunningServer]:
-    """Yield a ready server for `model_dir` (None: the embedded default model) started with the given
-    `RMSERVE_*` environment settings (e.g. {"RMSERVE_MAX_BATCH_SIZE": "1"}); stop it afterwards.
-
-    Raises ServerStartError when the process exits or is not ready within `ready_timeout_s`.
-    """
-    port = free_port()
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "RMSERVE_LOG_LEVEL": "warning",
-        **(settings or {}),
-        "RMSERVE_HOST": "127.0.0.1",
-        "RMSERVE_PORT": str(port),
-    }
-    if model_dir is not None:
-        env["RMSERVE_MODEL"] = str(model_dir)
-    command = [sys.executable, "-m", "service.cli", "serve"]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(process, url, ready_timeout_s, log)
-            yield RunningServer(url, process.pid, {k: v for k, v in env.items() if k.startswith("RMSERVE_")})
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=stop_timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """`launch_server` as a context manager: yield the ready server, stop it on exit (see `launch_server`
+    for `options`). The server logs at warning level unless `settings` say otherwise: no access-log line on
+    the path a benchmark measures."""
+    settings = {"RMSERVE_LOG_LEVEL": "warning", **(settings or {})}
+    server = launch_server(model_dir, settings, ready_timeout_s=ready_timeout_s, **options)
+    try:
+        yield server
+    finally:
+        server.stop(stop_timeout_s)
+        if "log_path" not in options:
+            server.log_path.unlink(missing_ok=True)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout_s: float, log: IO[bytes]) -> None:

@@ -1,1 +1,1 @@
-"""Reward-model code: formatting, loading, preference data, training, evaluation and ONNX export."""
+"""Reward-model code: formatting, loading, data, training, evaluation, ONNX export and the scoring runtime."""

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.errors import validation_problems
 
@@ -105,6 +105,61 @@ class GateThreshold(BaseModel):
     allows_harmless_chosen: float
 
 
+class ExportParity(BaseModel):
+    """The fp32 gate of `rmserve export`: the largest |onnx - torch| over `pairs` parity pairs (scored in one
+    padded batch and each alone), its tolerance, and the largest |alone - in batch| of the ONNX scores."""
+
+    pairs: int
+    max_abs_diff: float
+    tolerance: float
+    batch_invariance_max_abs_diff: float
+
+
+class Fp16Check(BaseModel):
+    """The fp16 gate: the execution provider it ran on, the largest |fp16 - torch fp32| and its tolerance."""
+
+    provider: str
+    max_abs_diff: float
+    tolerance: float
+
+
+class ExportRecord(BaseModel):
+    """The card's `export` section: how `rmserve export` made model.onnx and what its gates measured.
+
+    `dtype` is what the file computes in ("fp32", "fp16" or "int8"; model.onnx's own metadata says the same,
+    `models.runtime.OnnxMetadata`). The optional steps leave None when they were not asked for:
+    `optimization` (`models.export.optimize_graph`'s report: `applied`, and `reason` or `model_type`,
+    `fused_operators`, `parity_max_abs_diff`), `fp16`, and `quantization` (`models.quantize`'s method plus
+    `gate_data`, `gate` (a `QualityReport`), `forced`, `batch_invariance_max_abs_diff`); `fidelity` holds the
+    fidelity gate of each reduced precision measured at export (bf16, int8). Keys this version
+    does not know are kept, so a card written by a newer rmserve survives a rewrite by `rmserve calibrate`.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str = "onnx"
+    file: str = "model.onnx"
+    dtype: str = "fp32"
+    opset: int | None = None
+    exporter: str | None = None
+    inputs: list[str] = Field(default_factory=list)
+    output: str | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    source: dict[str, str] = Field(default_factory=dict, description="path and weights_digest of the source")
+    max_length: int | None = None
+    parity: ExportParity | None = None
+    optimization: dict[str, Any] | None = None
+    fp16: Fp16Check | None = None
+    quantization: dict[str, Any] | None = None
+    precision: str | None = Field(default=None, description="what --precision asked for (fp32, bf16 or int8)")
+    fidelity: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per reduced precision, its fidelity gate against fp32 (models.fidelity)"
+    )
+    force: bool = False
+    reference_scores: dict[str, str] | None = None
+    exported_at: str | None = None
+
+
 class ModelCard(BaseModel):
     """Provenance of a reward model folder. Every field but `name` is optional so that folders made
     elsewhere (a checkpoint from the hub, say) can carry a partial card."""
@@ -123,7 +178,7 @@ class ModelCard(BaseModel):
     gate: GateThreshold | None = None
     score_stats: ScoreStats | None = None
     reference_pairs: list[ReferencePair] = Field(default_factory=list)
-    export: dict[str, Any] | None = None
+    export: ExportRecord | None = None
     calibration: Calibration | None = None
     objectives: Objectives | None = None
     process_reward: ProcessReward | None = None

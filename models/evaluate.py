@@ -8,7 +8,7 @@ behaves at small n where the normal approximation does not.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from models.data import PreferencePair
 from models.folder import ONNX_FILENAME, ModelLoadError, build_formatter, inspect_model_folder, load_tokenizer
 from models.formatting import EncodedPair, PairFormatter
 from models.heads import read_head
+from models.runtime import ScoreFn, choose_runtime, onnx_score_fn, score_in_length_order
 
 Z_95 = 1.959963984540054
 EvalBackend = Literal["auto", "torch", "onnx", "openvino"]
@@ -77,34 +78,6 @@ def encode_preferences(
     chosen = [formatter.encode(p.prompt, p.chosen) for p in pairs]
     rejected = [formatter.encode(p.prompt, p.rejected) for p in pairs]
     return chosen, rejected
-
-
-def score_in_length_order(
-    score_batch: Callable[[Sequence[EncodedPair]], np.ndarray],
-    encoded: Sequence[EncodedPair],
-    batch_size: int = 32,
-    progress: bool = False,
-) -> np.ndarray:
-    """Raw scores, float32 shape (len(encoded),), in input order, from `score_batch` (any backend's
-    `score`: a batch of pairs -> one score each); (len(encoded), K) for a K-output head.
-
-    Items run in batches of similar length (longest first) so that little compute goes to padding; right
-    padding keeps each score independent of its batch neighbours.
-    """
-    from tqdm import tqdm
-
-    order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens, reverse=True)
-    scores: np.ndarray | None = None
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
-        indices = order[start : start + batch_size]
-        values = np.asarray(score_batch([encoded[i] for i in indices]), dtype=np.float32).reshape(len(indices), -1)
-        if scores is None:
-            scores = np.empty((len(encoded), values.shape[1]), dtype=np.float32)
-        scores[indices] = values
-    if scores is None:
-        return np.empty(0, dtype=np.float32)
-    return scores[:, 0] if scores.shape[1] == 1 else scores
 
 
 def score_many(
@@ -185,10 +158,10 @@ def evaluate_folder(
     tokenizer = load_tokenizer(folder)
     formatter = build_formatter(folder, tokenizer, max_length)
     pad_token_id = tokenizer.pad_token_id
-    runtime = backend if backend != "auto" else "onnx" if folder.onnx_file is not None else "torch"
+    runtime = choose_runtime(backend, has_onnx=folder.onnx_file is not None)
     if runtime != "torch" and head.kind != "reward":
         raise ModelLoadError(f"{folder.path} has a multi-objective head, which rmserve evaluates with --backend torch")
-    score_batch: Callable[[Sequence[EncodedPair]], np.ndarray]
+    score_batch: ScoreFn
     if runtime in ("onnx", "openvino") and folder.onnx_file is None:
         raise ModelLoadError(f"model folder {folder.path} has no {ONNX_FILENAME}; export one with rmserve export")
     if dtype not in ("fp32", "bf16") or (dtype == "bf16" and runtime == "onnx"):
@@ -202,16 +175,13 @@ def evaluate_folder(
         score_batch, computed = openvino_model.score, openvino_model.precision
     elif runtime == "onnx":
         assert folder.onnx_file is not None
-        from models.export import onnx_score_fn
-
         on_gpu = device.startswith("cuda")
         providers = ("CUDAExecutionProvider", "CPUExecutionProvider") if on_gpu else ("CPUExecutionProvider",)
         score_batch = onnx_score_fn(folder.onnx_file, pad_token_id, providers, threads=threads)
-        computed = str(folder.card.export.get("dtype", "fp32")) if folder.card and folder.card.export else "fp32"
+        computed = folder.card.export.dtype if folder.card and folder.card.export else "fp32"
     else:
         # torch is imported only once the folder has proved usable, so a bad folder fails fast.
-        from models.torch_model import head_outputs_encoded, load_torch_reward_model, score_encoded
-        from models.train import configure_threads
+        from models.torch_model import configure_threads, head_outputs_encoded, load_torch_reward_model, score_encoded
 
         configure_threads(threads)
         model = load_torch_reward_model(folder, pad_token_id, device=device, dtype=dtype, head=head)  # type: ignore[arg-type]

@@ -185,8 +185,7 @@ def evaluate_prm_folder(
         raise ModelLoadError(f"{folder.path} is not a process reward model ({head.kind} head); it scores whole pairs")
     tokenizer = load_tokenizer(folder)
     formatter = StepFormatter(tokenizer, head, resolve_max_length(folder, tokenizer, max_length))
-    from models.torch_model import load_torch_reward_model, step_logits_encoded
-    from models.train import configure_threads
+    from models.torch_model import configure_threads, load_torch_reward_model, step_logits_encoded
 
     configure_threads(threads)
     model = load_torch_reward_model(

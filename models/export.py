@@ -35,22 +35,21 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.batching import model_inputs, pad_batch
-from models.card import CARD_FILENAME, ModelCard
+from models.batching import pad_batch
+from models.card import CARD_FILENAME, ExportParity, ExportRecord, Fp16Check, ModelCard
 from models.data import PreferencePair, RowRange, data_name, read_preferences
 from models.errors import UserError
 from models.folder import ONNX_FILENAME, ModelFolder, build_formatter, inspect_model_folder, load_tokenizer
 from models.formatting import EncodedPair, PairFormatter, Prompt
 from models.quantize import (
     MIN_AGREEMENT,
-    ROWS_PER_RUN_METADATA_KEY,
     QualityReport,
-    ScoreFn,
     check_quality,
     down_projection_nodes,
     measure_quality,
     quantize_int8_dynamic,
 )
+from models.runtime import OnnxMetadata, ScoreFn, onnx_score_fn
 from models.selftest import compute_reference_pairs, reference_pairs_to_store
 from models.tokenizer import copy_tokenizer_files
 
@@ -64,7 +63,6 @@ FP16_RELATIVE_TOLERANCE = 1e-2
 BATCH_INVARIANCE_TOLERANCE = 1e-6
 GATE_PAIRS = 256
 OUTPUT_NAME = "scores"
-DTYPE_METADATA_KEY = "rmserve_dtype"  # read by service.backends.onnx_backend
 # onnxruntime.transformers fusions by config model_type; other encoders and all decoders get none.
 FUSION_MODEL_TYPES = {
     "bert": "bert",
@@ -131,36 +129,6 @@ class ExportResult:
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _ort_session(path: Path, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int | None = None) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=list(providers))
-
-
-def onnx_score_fn(
-    path: Path, pad_token_id: int, providers: Sequence[str] = ("CPUExecutionProvider",), threads: int | None = None
-) -> ScoreFn:
-    """A score function over an onnxruntime session of `path` (the same feeding as the ONNX backend);
-    `threads`: intra-op threads (default: onnxruntime's, the CPUs available)."""
-    session = _ort_session(path, providers, threads)
-    names = [node.name for node in session.get_inputs()]
-    per_row = session.get_modelmeta().custom_metadata_map.get(ROWS_PER_RUN_METADATA_KEY) == "1"
-
-    def run(batch: Sequence[EncodedPair]) -> np.ndarray:
-        output = session.run(None, model_inputs(batch, pad_token_id, names))[0]
-        return np.asarray(output, dtype=np.float32).reshape(-1)
-
-    def score(batch: Sequence[EncodedPair]) -> np.ndarray:
-        return np.concatenate([run([item]) for item in batch]) if per_row else run(batch)
-
-    return score
 
 
 @dataclass(frozen=True)
@@ -252,13 +220,14 @@ def export_torch_to_onnx(
     return names
 
 
-def set_metadata(path: Path, values: dict[str, str]) -> None:
-    """Write `values` into the ONNX model's metadata_props (read at serving time without onnx)."""
+def set_metadata(path: Path, metadata: OnnxMetadata) -> None:
+    """Write the set fields of `metadata` into the ONNX model's metadata_props, keeping the others (read at
+    serving time without the onnx package: `models.runtime.OnnxMetadata.from_map`)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     existing = {prop.key: prop for prop in model.metadata_props}
-    for key, value in values.items():
+    for key, value in metadata.to_map().items():
         if key in existing:
             existing[key].value = value
         else:
@@ -340,9 +309,7 @@ def _gate_parity(what: str, parity: Parity, tolerance: float, log: Log) -> None:
         )
 
 
-def _fp16_check(
-    path: Path, reference: np.ndarray, encoded: Sequence[EncodedPair], pad_id: int, log: Log
-) -> dict[str, Any]:
+def _fp16_check(path: Path, reference: np.ndarray, encoded: Sequence[EncodedPair], pad_id: int, log: Log) -> Fp16Check:
     import onnxruntime as ort
 
     provider = "CUDAExecutionProvider" if "CUDAExecutionProvider" in ort.get_available_providers() else None
@@ -350,7 +317,7 @@ def _fp16_check(
     tolerance = FP16_ABSOLUTE_TOLERANCE + FP16_RELATIVE_TOLERANCE * float(np.abs(reference).max())
     parity = measure_parity(reference, onnx_score_fn(path, pad_id, providers), encoded)
     _gate_parity(f"fp16 ({providers[0]})", parity, tolerance, log)
-    return {"provider": providers[0], "max_abs_diff": parity.max_abs_diff, "tolerance": tolerance}
+    return Fp16Check(provider=providers[0], max_abs_diff=parity.max_abs_diff, tolerance=tolerance)
 
 
 def _bf16_gate(
@@ -445,29 +412,25 @@ def export_model(
         parity = measure_parity(reference, onnx_score_fn(fp32_path, pad_id), encoded)
         _gate_parity("fp32", parity, FP32_PARITY_TOLERANCE, log)
         final_path, dtype = fp32_path, "fp32"
-        record: dict[str, Any] = {
-            "format": "onnx",
-            "file": ONNX_FILENAME,
-            "opset": options.opset,
-            "exporter": "torch.onnx.export (TorchScript tracer, dynamo=False)",
-            "inputs": input_names,
-            "output": f"{OUTPUT_NAME}: float32 (batch,), raw reward",
-            "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
-            "source": {"path": str(source.resolve()), "weights_digest": folder.weights_digest(prefer_onnx=False)},
-            "max_length": formatter.max_length,
-            "parity": {
-                "pairs": parity.pairs,
-                "max_abs_diff": parity.max_abs_diff,
-                "tolerance": FP32_PARITY_TOLERANCE,
-                "batch_invariance_max_abs_diff": parity.batch_invariance,
-            },
-            "optimization": None,
-            "quantization": None,
-            "fp16": None,
-            "precision": options.precision,
-            "fidelity": {},
-            "force": options.force,
-        }
+        record = ExportRecord(
+            format="onnx",
+            file=ONNX_FILENAME,
+            opset=options.opset,
+            exporter="torch.onnx.export (TorchScript tracer, dynamo=False)",
+            inputs=input_names,
+            output=f"{OUTPUT_NAME}: float32 (batch,), raw reward",
+            versions={"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+            source={"path": str(source.resolve()), "weights_digest": folder.weights_digest(prefer_onnx=False)},
+            max_length=formatter.max_length,
+            parity=ExportParity(
+                pairs=parity.pairs,
+                max_abs_diff=parity.max_abs_diff,
+                tolerance=FP32_PARITY_TOLERANCE,
+                batch_invariance_max_abs_diff=parity.batch_invariance,
+            ),
+            precision=options.precision,
+            force=options.force,
+        )
 
         if options.optimize:
             optimized_path = staging / "optimized" / ONNX_FILENAME
@@ -481,13 +444,13 @@ def export_model(
                 final_path = optimized_path
             else:
                 log(f"--optimize: {outcome['reason']}")
-            record["optimization"] = outcome
+            record.optimization = outcome
 
         if options.fp16:
             fp16_path = staging / "fp16" / ONNX_FILENAME
             fp16_path.parent.mkdir()
             convert_to_fp16(final_path, fp16_path)
-            record["fp16"] = _fp16_check(fp16_path, reference, encoded, pad_id, log)
+            record.fp16 = _fp16_check(fp16_path, reference, encoded, pad_id, log)
             final_path, dtype = fp16_path, "fp16"
 
         quality: QualityReport | None = None
@@ -500,13 +463,13 @@ def export_model(
             )
             log(f"quantizing to int8 (dynamic, one pair per run; {len(keep_fp32)} down projections kept fp32)")
             method = quantize_int8_dynamic(final_path, int8_path, keep_fp32)
-            set_metadata(int8_path, {DTYPE_METADATA_KEY: "int8", ROWS_PER_RUN_METADATA_KEY: "1"})
+            set_metadata(int8_path, OnnxMetadata(dtype="int8", rows_per_run=1))
             int8_score = onnx_score_fn(int8_path, pad_id)
             fp32_score = onnx_score_fn(final_path, pad_id)
             quality, fidelity = measure_quality(fp32_score, int8_score, formatter, gate, options.min_agreement)
             log(quality.summary())
             log(fidelity.summary())
-            record["fidelity"]["int8"] = fidelity.to_dict() | {"runtime": "onnxruntime", "gate_data": gate_name}
+            record.fidelity["int8"] = fidelity.to_dict() | {"runtime": "onnxruntime", "gate_data": gate_name}
             check_quality(quality, options.force)
             if not quality.passed:
                 log("--force: writing the int8 model although it failed the quality gate (recorded in the card)")
@@ -517,7 +480,7 @@ def export_model(
                     f"refusing to write the int8 model: a pair's score changes by {invariance:.3g} with its batch "
                     f"neighbours (tolerance {BATCH_INVARIANCE_TOLERANCE:g})"
                 )
-            record["quantization"] = method | {
+            record.quantization = method | {
                 "gate_data": gate_name,
                 "gate": quality.to_dict(),
                 "forced": options.force and not quality.passed,
@@ -526,15 +489,15 @@ def export_model(
             final_path, dtype = int8_path, "int8"
 
         if options.precision == "bf16" and preference is not None:
-            record["fidelity"]["bf16"] = _bf16_gate(final_path, pad_id, formatter, preference, options.force, log)
+            record.fidelity["bf16"] = _bf16_gate(final_path, pad_id, formatter, preference, options.force, log)
 
-        record["dtype"] = dtype
-        set_metadata(final_path, {DTYPE_METADATA_KEY: dtype})
+        record.dtype = dtype
+        set_metadata(final_path, OnnxMetadata(dtype=dtype))
         references = compute_reference_pairs(
             reference_pairs_to_store(folder.card), formatter, onnx_score_fn(final_path, pad_id)
         )
-        record["reference_scores"] = {"computed_with": "onnxruntime CPUExecutionProvider", "dtype": dtype}
-        record["exported_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        record.reference_scores = {"computed_with": "onnxruntime CPUExecutionProvider", "dtype": dtype}
+        record.exported_at = datetime.now(UTC).isoformat(timespec="seconds")
         card = (folder.card or ModelCard(name=folder.name, kind=folder.kind)).model_copy(
             update={"reference_pairs": references, "export": record, "max_length": formatter.max_length}
         )

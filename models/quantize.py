@@ -31,7 +31,7 @@ Imports onnxruntime (and onnx through its quantization tools): used by export on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +41,10 @@ import numpy as np
 from models.data import PreferencePair
 from models.errors import UserError
 from models.fidelity import FidelityReport, fidelity_report, preference_comparisons, spearman
-from models.formatting import EncodedPair, PairFormatter
+from models.formatting import PairFormatter
+from models.runtime import ScoreFn, score_in_length_order
 
 MIN_AGREEMENT = 0.99
-ROWS_PER_RUN_METADATA_KEY = "rmserve_rows_per_run"  # read by service.backends.onnx_backend
-ScoreFn = Callable[[Sequence[EncodedPair]], np.ndarray]
 
 
 class QuantizationQualityError(UserError, RuntimeError):
@@ -135,16 +134,6 @@ def check_quality(report: QualityReport, force: bool) -> None:
     )
 
 
-def score_in_length_order(score_fn: ScoreFn, encoded: Sequence[EncodedPair], batch_size: int = 16) -> np.ndarray:
-    """Scores of `encoded` in input order, run in batches of similar length (little padding)."""
-    order = sorted(range(len(encoded)), key=lambda i: encoded[i].num_tokens)
-    scores = np.empty(len(encoded), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        indices = order[start : start + batch_size]
-        scores[indices] = score_fn([encoded[i] for i in indices])
-    return scores
-
-
 def measure_quality(
     fp32_score: ScoreFn,
     int8_score: ScoreFn,
@@ -158,8 +147,8 @@ def measure_quality(
     encoded = [formatter.encode(p.prompt, p.chosen) for p in pairs] + [
         formatter.encode(p.prompt, p.rejected) for p in pairs
     ]
-    fp32 = score_in_length_order(fp32_score, encoded)
-    int8 = score_in_length_order(int8_score, encoded)
+    fp32 = score_in_length_order(fp32_score, encoded, batch_size=16)
+    int8 = score_in_length_order(int8_score, encoded, batch_size=16)
     n = len(pairs)
     fidelity = fidelity_report(precision, fp32, int8, preference_comparisons(n))
     return quality_report(fp32[:n], fp32[n:], int8[:n], int8[n:], min_agreement), fidelity
@@ -180,7 +169,7 @@ def quantize_int8_dynamic(fp32_path: Path, out_path: Path, keep_fp32: Sequence[s
     the nodes named in `keep_fp32` (see `down_projection_nodes`).
 
     Returns what the model card records about the method. The caller marks the model to run one pair
-    per run (`ROWS_PER_RUN_METADATA_KEY`), which is what makes it batch invariant.
+    per run (`models.runtime.OnnxMetadata.rows_per_run`), which is what makes it batch invariant.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -11,7 +11,7 @@ Torch-free: used by the ONNX serving path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +19,7 @@ import numpy as np
 from models.card import ModelCard, ReferencePair
 from models.errors import UserError
 from models.formatting import EncodedPair, PairFormatter, Prompt
-
-ScoreFn = Callable[[Sequence[EncodedPair]], np.ndarray]
+from models.runtime import ScoreFn
 
 # Short pairs of several shapes (plain text, multi-turn chat, code, non-ASCII) so that the self-test
 # touches the template and the tokenizer's normalisation; all far below any sane max_length.

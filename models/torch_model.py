@@ -12,10 +12,21 @@ from models.batching import pad_batch
 from models.folder import ModelFolder, ModelLoadError
 from models.formatting import EncodedPair
 from models.heads import RewardHead
+from models.runtime import available_cpus
 from models.steps import EncodedSteps
 
 DType = Literal["fp32", "fp16", "bf16"]
 TORCH_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def configure_threads(threads: int | None) -> int:
+    """Use `threads` intra-op threads in torch (default: `models.runtime.available_cpus`); return the count.
+
+    torch's default counts physical cores of the whole machine, which oversubscribes a container limited
+    to fewer CPUs.
+    """
+    torch.set_num_threads(max(1, threads or available_cpus()))
+    return torch.get_num_threads()
 
 
 def load_torch_reward_model(

@@ -39,7 +39,7 @@ from models.evaluate import PairwiseResult, encode_preferences, pairwise_result,
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
 from models.formatting import EncodedPair, Prompt
 from models.tokenizer import copy_tokenizer_files
-from models.torch_model import batch_to_tensors, load_torch_reward_model
+from models.torch_model import batch_to_tensors, configure_threads, load_torch_reward_model
 
 DEFAULT_BASE_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 SCORE_STATS_PAIRS = 256
@@ -142,17 +142,6 @@ def length_grouped_batches(
         batches.extend(chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
-
-
-def configure_threads(threads: int | None) -> int:
-    """Use `threads` intra-op threads (default: the CPUs this process may run on); return the count.
-
-    torch's default counts physical cores of the whole machine, which oversubscribes a container limited
-    to fewer CPUs.
-    """
-    count = threads or len(os.sched_getaffinity(0))
-    torch.set_num_threads(max(1, count))
-    return torch.get_num_threads()
 
 
 def disable_dropout(model: torch.nn.Module) -> int:

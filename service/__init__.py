@@ -1,1 +1,1 @@
-"""rmserve's HTTP service: settings, batcher, backends, API routes, metrics, client and CLI."""
+"""rmserve's HTTP server (settings, app, API, scorer, batcher, backends, metrics) and the `rmserve` CLI."""

@@ -37,6 +37,7 @@ from models.fidelity import FidelityReport, all_comparisons, fidelity_report
 from models.folder import ModelFolder, ModelLoadError
 from models.formatting import EncodedPair, PairFormatter
 from models.heads import RewardHead
+from models.runtime import choose_runtime
 from models.selftest import DEFAULT_REFERENCE_PROMPTS
 from models.tokenizer import RMTokenizer
 from service.backends.base import Backend
@@ -112,15 +113,13 @@ def openvino_installed() -> bool:
 
 def file_dtype(folder: ModelFolder) -> str:
     """The precision model.onnx was exported in (its card says; fp32 when it does not)."""
-    export = folder.card.export if folder.card and folder.card.export else {}
-    return str(export.get("dtype") or "fp32")
+    export = folder.card.export if folder.card else None
+    return export.dtype if export else "fp32"
 
 
 def model_family(settings: Settings, folder: ModelFolder) -> str:
     """The explicit backend, else "onnx" for a folder holding model.onnx, else "torch"."""
-    if settings.backend != "auto":
-        return settings.backend
-    return "onnx" if folder.onnx_file is not None else "torch"
+    return choose_runtime(settings.backend, has_onnx=folder.onnx_file is not None)
 
 
 def plan_candidates(
@@ -248,9 +247,8 @@ def build_candidate(
 
 def recorded_fidelity(folder: ModelFolder, dtype: str) -> dict[str, Any] | None:
     """The fidelity report that export wrote into the card for `dtype`, if any."""
-    export = folder.card.export if folder.card and folder.card.export else {}
-    record = (export.get("fidelity") or {}).get(dtype)
-    return record if isinstance(record, dict) else None
+    export = folder.card.export if folder.card else None
+    return export.fidelity.get(dtype) if export else None
 
 
 def startup_fidelity(
@@ -266,8 +264,8 @@ def startup_fidelity(
     import numpy as np
 
     card = folder.card
-    export = card.export if card and card.export else {}
-    card_dtype = str((export.get("reference_scores") or {}).get("dtype") or export.get("dtype") or "fp32")
+    export = card.export if card else None
+    card_dtype = ((export.reference_scores or {}).get("dtype") or export.dtype) if export else "fp32"
     shorter = card is not None and card.max_length is not None and formatter.max_length < card.max_length
     encoded: list[EncodedPair] = []
     expected: list[float] = []

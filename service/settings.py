@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -17,20 +16,14 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.errors import UserError
+from models.runtime import available_cpus
 from service.batcher import BatcherConfig, LaneConfig
 from service.lanes import RouteLane
 
 BackendName = Literal["auto", "torch", "onnx", "openvino"]
 DTypeName = Literal["auto", "fp32", "fp16", "bf16"]
+
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d+)$")
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (the affinity mask, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 class Settings(BaseSettings):
@@ -218,13 +211,13 @@ class Settings(BaseSettings):
         worker on a 2-core box); GPU: 2, so that one batch is padded and copied while the other runs."""
         if self.workers:
             return self.workers
-        return 2 if self.on_gpu else max(1, min(4, cpu_count()))
+        return 2 if self.on_gpu else max(1, min(4, available_cpus()))
 
     def resolved_threads_per_worker(self) -> int:
         """Intra-op threads per worker: the CPUs shared out among the workers (1 on GPU)."""
         if self.threads_per_worker:
             return self.threads_per_worker
-        return 1 if self.on_gpu else max(1, cpu_count() // self.resolved_workers())
+        return 1 if self.on_gpu else max(1, available_cpus() // self.resolved_workers())
 
     def batcher_config(self, max_batch_size: int | None = None) -> BatcherConfig:
         """The batcher's configuration; `max_batch_size` overrides the setting (a backend that runs one

@@ -1,7 +1,9 @@
 """The ONNX backend: an exported reward model (`model.onnx`) on onnxruntime (CPU, CUDA or TensorRT).
 
 This module is on the torch-free serving path: it imports onnxruntime and numpy, never torch or
-transformers. Pairs are right-padded with `models.batching.model_inputs`, exactly as for the torch backend.
+transformers. Pairs are fed as everywhere else an export is scored (`models.batching.model_inputs`,
+`models.runtime`: right padding, the metadata rmserve export writes), so the server scores what export and
+evaluation measured.
 
 Execution providers come from the settings (`onnx_providers`, e.g. "cuda,cpu" or full onnxruntime names);
 when none are given they follow the device: CPU -> CPUExecutionProvider, cuda:N -> CUDA then CPU (for the
@@ -20,13 +22,9 @@ import onnxruntime as ort
 from models.batching import model_inputs
 from models.folder import ModelFolder, ModelLoadError
 from models.formatting import EncodedPair
+from models.runtime import ONNX_INPUT_NAMES, OnnxMetadata, onnx_session
 from service.backends.base import BackendError
 
-# Written into model.onnx's metadata by `rmserve export`: "fp32", "fp16" or "int8"; and "1" for models that
-# must run one pair per run (dynamic int8: its activation scales are computed over the whole input, so
-# running pairs alone is what keeps a score independent of its batch neighbours).
-DTYPE_METADATA_KEY = "rmserve_dtype"
-ROWS_PER_RUN_METADATA_KEY = "rmserve_rows_per_run"
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -34,7 +32,6 @@ PROVIDER_ALIASES = {
     "trt": "TensorrtExecutionProvider",
 }
 GPU_PROVIDERS = frozenset({"CUDAExecutionProvider", "TensorrtExecutionProvider"})
-KNOWN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 
 
 def resolve_providers(device: str, requested: Sequence[str] | None) -> list[str]:
@@ -98,41 +95,30 @@ class OnnxBackend:
         self.pad_token_id = pad_token_id
         self.providers = resolve_providers(device, providers)
         self._on_gpu = device.startswith("cuda")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.inter_op_num_threads = 1
-        if threads_per_worker:
-            options.intra_op_num_threads = threads_per_worker
         provider_options: list[dict[str, Any]] = [
             {"device_id": _device_id(device)} if name in GPU_PROVIDERS else {} for name in self.providers
         ]
         try:
-            self._session: Any = ort.InferenceSession(
-                str(folder.onnx_file), options, providers=self.providers, provider_options=provider_options
-            )
+            self._session: Any = onnx_session(folder.onnx_file, self.providers, threads_per_worker, provider_options)
         except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
             raise ModelLoadError(f"onnxruntime cannot load {folder.onnx_file}: {exc}") from exc
         self._input_names = [node.name for node in self._session.get_inputs()]
-        unexpected = [name for name in self._input_names if name not in KNOWN_INPUTS]
+        unexpected = [name for name in self._input_names if name not in ONNX_INPUT_NAMES]
         if unexpected or "input_ids" not in self._input_names:
             raise ModelLoadError(
                 f"{folder.onnx_file} takes inputs {self._input_names}; rmserve feeds input_ids, attention_mask "
                 "and token_type_ids (export the model with: rmserve export)"
             )
         self._output_name: str = self._session.get_outputs()[0].name
-        metadata = self._session.get_modelmeta().custom_metadata_map
-        exported = folder.card.export if folder.card and folder.card.export else {}
-        self.dtype: str = str(metadata.get(DTYPE_METADATA_KEY) or exported.get("dtype") or "fp32")
-        self.rows_per_run: int | None = 1 if metadata.get(ROWS_PER_RUN_METADATA_KEY) == "1" else None
+        metadata = OnnxMetadata.from_map(self._session.get_modelmeta().custom_metadata_map)
+        exported = folder.card.export if folder.card else None
+        self.dtype: str = metadata.dtype or (exported.dtype if exported else "fp32")
+        self.rows_per_run: int | None = metadata.rows_per_run
 
     @property
     def active_providers(self) -> list[str]:
         """The providers the session actually runs with (onnxruntime drops those it cannot use)."""
         return list(self._session.get_providers())
-
-    def _feeds(self, batch: Sequence[EncodedPair]) -> dict[str, np.ndarray]:
-        return model_inputs(batch, self.pad_token_id, self._input_names)
 
     def _run_on_gpu(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         binding = self._session.io_binding()
@@ -153,7 +139,7 @@ class OnnxBackend:
         return self._score_run(batch)
 
     def _score_run(self, batch: Sequence[EncodedPair]) -> np.ndarray:
-        feeds = self._feeds(batch)
+        feeds = model_inputs(batch, self.pad_token_id, self._input_names)
         try:
             output = self._run_on_gpu(feeds) if self._on_gpu else self._session.run([self._output_name], feeds)[0]
         except Exception as exc:  # onnxruntime's errors carry shapes, never input text

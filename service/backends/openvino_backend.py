@@ -42,7 +42,7 @@ class OpenVinoBackend:
             raise ModelLoadError(f"{folder.path} has no model.onnx; export one with: rmserve export")
         if device != "cpu":
             raise ModelLoadError(f"the openvino backend runs on the CPU, not {device}")
-        exported = str(folder.card.export.get("dtype", "fp32")) if folder.card and folder.card.export else "fp32"
+        exported = folder.card.export.dtype if folder.card and folder.card.export else "fp32"
         if exported != "fp32":
             raise ModelLoadError(
                 f"the openvino backend runs an fp32 model.onnx (bf16 is chosen at compile time); {folder.path} "

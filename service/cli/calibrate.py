@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     from models.calibration import calibration_metrics, fit_temperature, require_enough_pairs, temperature_interval
     from models.card import Calibration, ModelCard, write_card
     from models.data import data_name, read_preferences
-    from models.evaluate import encode_preferences, score_in_length_order
+    from models.evaluate import encode_preferences
     from models.folder import inspect_model_folder
+    from models.runtime import score_in_length_order
     from service.model_loading import load_model
     from service.settings import Settings
 

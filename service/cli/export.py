@@ -78,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
     )
     result = export_model(args.model, args.out, options)
     if args.json:
-        print(json.dumps(result.card.export, indent=2))
+        record = result.card.export
+        print(json.dumps(record.model_dump(mode="json") if record else None, indent=2))
     return 0

@@ -72,21 +72,22 @@ def test_export_writes_a_complete_servable_folder(encoder_onnx_dir: Path, tiny_e
     assert load_tokenizer(folder).pad_token_id == load_tokenizer(inspect_model_folder(tiny_encoder_dir)).pad_token_id
     assert folder.card is not None and folder.card.export is not None
     record = folder.card.export
-    assert record["opset"] == 17 and record["dtype"] == "fp32" and record["force"] is False
-    assert record["parity"]["max_abs_diff"] <= record["parity"]["tolerance"] == FP32_PARITY_TOLERANCE
-    assert record["parity"]["pairs"] >= 10
-    assert record["optimization"]["applied"] is True
-    assert record["optimization"]["fused_operators"].get("Attention", 0) >= 1
-    assert record["optimization"]["parity_max_abs_diff"] <= FP32_PARITY_TOLERANCE
+    assert record.opset == 17 and record.dtype == "fp32" and record.force is False
+    assert record.parity is not None and record.parity.pairs >= 10
+    assert record.parity.max_abs_diff <= record.parity.tolerance == FP32_PARITY_TOLERANCE
+    assert record.optimization is not None and record.optimization["applied"] is True
+    assert record.optimization["fused_operators"].get("Attention", 0) >= 1
+    assert record.optimization["parity_max_abs_diff"] <= FP32_PARITY_TOLERANCE
+    assert record.quantization is None and record.fp16 is None
     assert len(folder.card.reference_pairs) >= 3
 
 
 def test_decoder_optimize_is_skipped_with_the_reason(decoder_onnx_dir: Path) -> None:
     card = inspect_model_folder(decoder_onnx_dir).card
     assert card is not None and card.export is not None
-    assert card.export["optimization"]["applied"] is False
-    assert "llama" in card.export["optimization"]["reason"]
-    assert card.export["inputs"] == ["input_ids", "attention_mask"]
+    assert card.export.optimization is not None and card.export.optimization["applied"] is False
+    assert "llama" in card.export.optimization["reason"]
+    assert card.export.inputs == ["input_ids", "attention_mask"]
 
 
 def test_parity_gate_refuses_a_graph_that_disagrees_and_writes_nothing(
@@ -173,11 +174,11 @@ def test_fp16_export_is_gated_and_marked(tiny_decoder_dir: Path, tmp_path: Path)
     export_model(tiny_decoder_dir, out, ExportOptions(fp16=True), log=lambda _: None)
     folder = inspect_model_folder(out)
     assert folder.card is not None and folder.card.export is not None
-    fp16 = folder.card.export["fp16"]
-    assert folder.card.export["dtype"] == "fp16"
-    assert 0 < fp16["max_abs_diff"] <= fp16["tolerance"]
+    fp16 = folder.card.export.fp16
+    assert folder.card.export.dtype == "fp16"
+    assert fp16 is not None and 0 < fp16.max_abs_diff <= fp16.tolerance
     encoded, pad_id = _encode(folder)
     backend = OnnxBackend(folder, pad_id)
     assert backend.dtype == "fp16"
     expected = _torch_scores(tiny_decoder_dir, encoded, pad_id)
-    assert np.abs(backend.score(encoded) - expected).max() <= fp16["tolerance"]
+    assert np.abs(backend.score(encoded) - expected).max() <= fp16.tolerance

@@ -93,9 +93,9 @@ def test_untrained_head_is_refused_then_forced(tiny_encoder_dir: Path, tmp_path:
     )
     assert result.quality is not None and not result.quality.passed
     record = result.card.export
-    assert record is not None and record["force"] is True
-    assert record["quantization"]["forced"] is True
-    assert record["quantization"]["gate"]["agreement"] == result.quality.agreement < 0.99
+    assert record is not None and record.force is True
+    assert record.quantization is not None and record.quantization["forced"] is True
+    assert record.quantization["gate"]["agreement"] == result.quality.agreement < 0.99
     assert OnnxBackend(inspect_model_folder(forced), 0).dtype == "int8"
 
 
@@ -111,8 +111,9 @@ def test_trained_model_passes_the_gate_and_keeps_its_ranking_in_int8(trained_int
     folder = inspect_model_folder(trained_int8_dir)
     card = folder.card
     assert card is not None and card.export is not None
-    quantization = card.export["quantization"]
-    assert card.export["dtype"] == "int8" and card.export["force"] is False
+    quantization = card.export.quantization
+    assert card.export.dtype == "int8" and card.export.force is False
+    assert quantization is not None
     assert quantization["forced"] is False
     assert quantization["method"] == "dynamic, one pair per run" and quantization["gate_data"] == "preferences.jsonl"
     assert quantization["kept_fp32"] == "6 feed-forward down projections"
@@ -124,8 +125,8 @@ def test_trained_model_passes_the_gate_and_keeps_its_ranking_in_int8(trained_int
     # Any flip is of a near-tie, not of a preference the fp32 model holds clearly.
     assert all(margin < 0.05 * gate["median_abs_margin"] for margin in gate["flipped_margins"])
     # The fidelity gate of every reduced precision is recorded beside it, on the same scores.
-    fidelity = card.export["fidelity"]["int8"]
-    assert card.export["precision"] == "int8" and fidelity["runtime"] == "onnxruntime"
+    fidelity = card.export.fidelity["int8"]
+    assert card.export.precision == "int8" and fidelity["runtime"] == "onnxruntime"
     assert fidelity["comparisons"] == gate["pairs"] and fidelity["spearman"] == pytest.approx(gate["spearman"])
     assert fidelity["accuracy_reduced"] == pytest.approx(gate["accuracy_int8"])
     assert fidelity["near_tie_flips"] + fidelity["decisive"] * (1 - fidelity["agreement_above_margin"]) == (

@@ -30,6 +30,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from loadtest.server import REPO_ROOT
 from service import auth
 from service.app import create_app
 from service.auth import require_api_key
@@ -37,7 +38,6 @@ from service.model_loading import load_model
 from service.settings import Settings, UnsafeBindError, check_bind_safety
 from tests.reliability.backends import PASS_MS_ENV
 from tests.reliability.conftest import ServerProcess, record_figures, rerun_command, start_server
-from tests.service.server_process import REPO_ROOT
 
 KEY = "reliability-security-key-0123456789"
 OPEN_PATHS = {"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/docs-assets", "/openapi.json"}

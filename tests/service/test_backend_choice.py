@@ -130,7 +130,7 @@ def _copy_with_fidelity(source: Path, target: Path, bf16_record: dict[str, objec
     card = read_card(target)
     assert card is not None and card.export is not None
     fidelity = {} if bf16_record is None else {"bf16": bf16_record}
-    write_card(target, card.model_copy(update={"export": card.export | {"fidelity": fidelity}}))
+    write_card(target, card.model_copy(update={"export": card.export.model_copy(update={"fidelity": fidelity})}))
     return target
 
 

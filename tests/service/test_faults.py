@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from loadtest.server import wait_until
 from models.card import ModelCard, ScoreStats, write_card
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
 from service.auth import key_matches
@@ -24,15 +24,6 @@ from tests.service.app_harness import serving, state_of
 from tests.service.fault_backends import BlockingBackend, FailingBackend, FakeBackend, reference_score
 
 ONE = {"items": [{"prompt": "p", "response": "r"}]}
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    """Poll a condition of the server's state (synchronisation on state, not on elapsed time)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.005)
 
 
 @pytest.fixture(scope="module")

@@ -70,12 +70,12 @@ def test_the_export_records_bf16s_gate_where_the_cpu_can_measure_it(default_onnx
     from models.cpu_features import detect_cpu_features
 
     card = inspect_model_folder(default_onnx_dir).card
-    assert card is not None and card.export is not None and card.export["dtype"] == "fp32"
+    assert card is not None and card.export is not None and card.export.dtype == "fp32"
     if detect_cpu_features().bf16_units is None:
-        assert card.export["precision"] == "fp32" and card.export["fidelity"] == {}
+        assert card.export.precision == "fp32" and card.export.fidelity == {}
         return
-    record = card.export["fidelity"]["bf16"]
-    assert card.export["precision"] == "bf16" and record["runtime"].startswith("openvino ")
+    record = card.export.fidelity["bf16"]
+    assert card.export.precision == "bf16" and record["runtime"].startswith("openvino ")
     assert record["comparisons"] == 64 and record["gate_data"] == "preferences.jsonl"
     assert record["passed"] == (record["agreement_above_margin"] >= 0.995 and record["spearman"] >= 0.9995)
     assert record["forced"] == (not record["passed"]) and 0 < record["max_abs_diff"] < BF16_VS_FP32_TOLERANCE

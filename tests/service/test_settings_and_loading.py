@@ -16,7 +16,7 @@ from models.formatting import EncodedPair
 from service.cli.serve import add_arguments, build_settings
 from service.cost_model import CostModel, profile_backend, profile_grid
 from service.model_loading import backend_name_for, load_model
-from service.settings import Settings, UnsafeBindError, check_bind_safety
+from service.settings import Settings
 from tests.conftest import minilm_dir
 
 
@@ -47,27 +47,6 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     )
     with pytest.raises(Exception, match="invalid settings"):
         build_settings(parser.parse_args(["--max-batch-size", "zero"]))
-
-
-@pytest.mark.parametrize(
-    ("host", "keys", "gateway", "allowed"),
-    [
-        ("127.0.0.1", "", False, True),
-        ("::1", "", False, True),
-        ("localhost", "", False, True),
-        ("0.0.0.0", "", False, False),
-        ("10.1.2.3", "", False, False),
-        ("0.0.0.0", "k", False, True),
-        ("0.0.0.0", "", True, True),
-    ],
-)
-def test_public_binds_need_keys_or_a_gateway(host: str, keys: str, gateway: bool, allowed: bool) -> None:
-    settings = Settings(host=host, api_keys=keys, behind_gateway=gateway)
-    if allowed:
-        check_bind_safety(settings)
-    else:
-        with pytest.raises(UnsafeBindError):
-            check_bind_safety(settings)
 
 
 def test_auto_backend_picks_onnx_when_the_folder_has_model_onnx(tiny_encoder_dir: Path, tmp_path: Path) -> None:

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.service.server_process import REPO_ROOT, free_port
+from loadtest.server import REPO_ROOT, launch_server
 
 BLOCKED = ("torch", "transformers", "onnx")
 
@@ -113,29 +111,20 @@ def test_server_on_openvino_chooses_its_precision_at_start_up_and_never_imports_
     default_onnx_dir: Path, tmp_path: Path
 ) -> None:
     env, wrapper, attempts, modules = _environment(tmp_path)
-    port = free_port()
     env |= {"RMSERVE_BACKEND": "openvino", "RMSERVE_DTYPE": "auto", "RMSERVE_CHOICE_BUDGET_S": "0.5"}
-    command = [sys.executable, str(wrapper), "service.cli", "serve", "--model", str(default_onnx_dir)]
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as http:
-                _wait_ready(process, http, log_path)
-                items = [{"prompt": "Is ice cold?", "response": "Yes."}, {"prompt": "Hi", "response": "Hey"}]
-                scored = http.post("/v1/score", json={"items": items})
-                assert scored.status_code == 200, scored.text
-                assert len(scored.json()["scores"]) == 2
-                described = http.get("/v1/models").json()
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                returncode = process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise
+    server = launch_server(
+        default_onnx_dir, env=env, log_path=log_path, python=(sys.executable, str(wrapper)), ready_timeout_s=180
+    )
+    try:
+        with httpx.Client(base_url=server.url, timeout=30.0) as http:
+            items = [{"prompt": "Is ice cold?", "response": "Yes."}, {"prompt": "Hi", "response": "Hey"}]
+            scored = http.post("/v1/score", json={"items": items})
+            assert scored.status_code == 200, scored.text
+            assert len(scored.json()["scores"]) == 2
+            described = http.get("/v1/models").json()
+    finally:
+        returncode = server.stop()
     assert not attempts.exists(), f"the server tried to import a blocked package:\n{attempts.read_text()}"
     assert returncode == 0, log_path.read_text(errors="replace")[-3000:]
     choice = described["choice"]
@@ -151,41 +140,22 @@ def test_server_on_openvino_chooses_its_precision_at_start_up_and_never_imports_
 
 def test_server_on_an_onnx_folder_never_imports_torch(encoder_onnx_dir: Path, tmp_path: Path) -> None:
     env, wrapper, attempts, modules = _environment(tmp_path)
-    port = free_port()
-    command = [
-        sys.executable,
-        str(wrapper),
-        "service.cli",
-        "serve",
-        "--model",
-        str(encoder_onnx_dir),
-        "--port",
-        str(port),
-    ]
     log_path = tmp_path / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            with httpx.Client(base_url=url, timeout=30.0) as http:
-                _wait_ready(process, http, log_path)
-                scored = http.post(
-                    "/v1/score",
-                    json={
-                        "items": [{"prompt": "Is ice cold?", "response": "Yes."}, {"prompt": "Hi", "response": "Hey"}]
-                    },
-                )
-                assert scored.status_code == 200, scored.text
-                assert len(scored.json()["scores"]) == 2
-                described = http.get("/v1/models").text
-                assert '"onnx"' in described, described
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                returncode = process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise
+    server = launch_server(
+        encoder_onnx_dir, env=env, log_path=log_path, python=(sys.executable, str(wrapper)), ready_timeout_s=180
+    )
+    try:
+        with httpx.Client(base_url=server.url, timeout=30.0) as http:
+            scored = http.post(
+                "/v1/score",
+                json={"items": [{"prompt": "Is ice cold?", "response": "Yes."}, {"prompt": "Hi", "response": "Hey"}]},
+            )
+            assert scored.status_code == 200, scored.text
+            assert len(scored.json()["scores"]) == 2
+            described = http.get("/v1/models").text
+            assert '"onnx"' in described, described
+    finally:
+        returncode = server.stop()
     assert not attempts.exists(), f"the server tried to import a blocked package:\n{attempts.read_text()}"
     assert returncode == 0, log_path.read_text(errors="replace")[-3000:]
     assert modules.is_file(), "the server did not exit through its graceful path (no sys.modules dump)"
@@ -224,17 +194,3 @@ def test_evaluating_an_onnx_folder_never_imports_torch(encoder_onnx_dir: Path, t
     report = json.loads(done.stdout)
     assert report["backend"] == "onnx" and report["n"] == 4
     assert _blocked_in(modules.read_text().split()) == []
-
-
-def _wait_ready(process: subprocess.Popen[bytes], http: httpx.Client, log_path: Path, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-        try:
-            if http.get("/ready", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)  # polling interval of the readiness probe, not a synchronisation
-    raise AssertionError(f"server not ready within {timeout_s:g} s:\n{log_path.read_text(errors='replace')[-3000:]}")
