@@ -73,32 +73,16 @@ def load_torch_reward_model(
         1,
     ):
         raise ModelLoadError(f"{folder.path} is a classifier with {labels} outputs; a reward model has one")
-    kwargs: dict[str, Any] = {}
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(folder.path),
-            num_labels=1,
-            dtype=TORCH_DTYPES[dtype],
-            use_safetensors=True,
-            local_files_only=True,
-            trust_remote_code=trust_remote_code,
-            **kwargs,
-        )
-    except ValueError as exc:
-        if attn_implementation and "attn" in str(exc).lower():
-            return load_torch_reward_model(
-                folder, pad_token_id, device, dtype, trust_remote_code, None, require_head=require_head
-            )
-        raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
-    except OSError as exc:
-        raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
-    # Decoder heads find each row's last token through pad_token_id; it must match the tokenizer's.
-    model.config.pad_token_id = pad_token_id
-    model.to(device)
-    model.eval()
-    return model
+    return _from_pretrained(
+        AutoModelForSequenceClassification,
+        folder,
+        pad_token_id,
+        device,
+        dtype,
+        trust_remote_code,
+        attn_implementation,
+        num_labels=1,
+    )
 
 
 def _load_head_model(
@@ -120,6 +104,21 @@ def _load_head_model(
     else:
         # Qwen2.5-Math-PRM style: the folder's auto_map names its own class for AutoModel.
         auto = transformers.AutoModel
+    return _from_pretrained(auto, folder, pad_token_id, device, dtype, trust_remote_code, attn_implementation)
+
+
+def _from_pretrained(
+    auto: Any,
+    folder: ModelFolder,
+    pad_token_id: int,
+    device: str,
+    dtype: DType,
+    trust_remote_code: bool,
+    attn_implementation: str | None,
+    **config_overrides: Any,
+) -> Any:
+    """`auto.from_pretrained` on the folder's safetensors, offline, in eval mode on `device`. An attention
+    implementation the model refuses is dropped (the library's default is used instead)."""
     kwargs: dict[str, Any] = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
         model = auto.from_pretrained(
@@ -128,14 +127,18 @@ def _load_head_model(
             use_safetensors=True,
             local_files_only=True,
             trust_remote_code=trust_remote_code,
+            **config_overrides,
             **kwargs,
         )
     except ValueError as exc:
         if attn_implementation and "attn" in str(exc).lower():
-            return _load_head_model(folder, pad_token_id, device, dtype, trust_remote_code, None, head)
+            return _from_pretrained(
+                auto, folder, pad_token_id, device, dtype, trust_remote_code, None, **config_overrides
+            )
         raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
     except OSError as exc:
         raise ModelLoadError(f"cannot load {folder.path}: {exc}") from exc
+    # Decoder heads find each row's last token through pad_token_id; it must match the tokenizer's.
     model.config.pad_token_id = pad_token_id
     model.to(device)
     model.eval()
