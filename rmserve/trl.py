@@ -130,7 +130,35 @@ def _log(kwargs: Mapping[str, Any], name: str, result: ScoreResult) -> None:
         log_metric(f"{name}/truncated_frac", result.truncated_fraction)
 
 
-class TRLRewardFunc:
+class _RewardFuncOptions:
+    """What both reward functions hold besides their client, and how it pickles (beside the client's
+    configuration: a client's connections cannot cross processes)."""
+
+    __name__: str
+    normalized: bool
+    _steps: _StepRewards | None
+
+    def _set_options(self, name: str, normalized: bool, aggregate: Aggregate | None, step_separator: str) -> None:
+        if aggregate is not None and normalized:
+            raise ValueError("normalized rewards are for outcome reward models; a PRM's aggregate is a probability")
+        self.__name__ = name
+        self.normalized = normalized
+        self._steps = _StepRewards(aggregate, step_separator) if aggregate is not None else None
+
+    def _options_state(self) -> dict[str, Any]:
+        steps = self._steps
+        return {
+            "name": self.__name__,
+            "normalized": self.normalized,
+            "aggregate": steps.aggregate if steps else None,
+            "step_separator": steps.step_separator if steps else "\n",
+        }
+
+    def _restore_options(self, state: dict[str, Any]) -> None:
+        self._set_options(state["name"], state["normalized"], state.get("aggregate"), state.get("step_separator", "\n"))
+
+
+class TRLRewardFunc(_RewardFuncOptions):
     """A blocking GRPO reward function backed by a `RewardClient`: raw rewards by default, z-scores from the
     model card's statistics with `normalized=True`."""
 
@@ -143,12 +171,8 @@ class TRLRewardFunc:
         aggregate: Aggregate | None = None,
         step_separator: str = "\n",
     ) -> None:
-        if aggregate is not None and normalized:
-            raise ValueError("normalized rewards are for outcome reward models; a PRM's aggregate is a probability")
         self.client = client
-        self.__name__ = name
-        self.normalized = normalized
-        self._steps = _StepRewards(aggregate, step_separator) if aggregate is not None else None
+        self._set_options(name, normalized, aggregate, step_separator)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         if self._steps is not None:
@@ -162,25 +186,15 @@ class TRLRewardFunc:
         return _rewards(result, self.normalized)
 
     def __getstate__(self) -> dict[str, Any]:
-        steps = self._steps
-        return {
-            "config": self.client.config,
-            "name": self.__name__,
-            "normalized": self.normalized,
-            "aggregate": steps.aggregate if steps else None,
-            "step_separator": steps.step_separator if steps else "\n",
-        }
+        return {"config": self.client.config, **self._options_state()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         config: ClientConfig = state["config"]
         self.client = RewardClient.from_config(config)
-        self.__name__ = state["name"]
-        self.normalized = state["normalized"]
-        aggregate = state.get("aggregate")
-        self._steps = _StepRewards(aggregate, state.get("step_separator", "\n")) if aggregate else None
+        self._restore_options(state)
 
 
-class AsyncTRLRewardFunc:
+class AsyncTRLRewardFunc(_RewardFuncOptions):
     """The async twin of `TRLRewardFunc`, backed by an `AsyncRewardClient`. TRL awaits it on its own event
     loop, so create the client without using it elsewhere first (its connections belong to one loop)."""
 
@@ -193,12 +207,8 @@ class AsyncTRLRewardFunc:
         aggregate: Aggregate | None = None,
         step_separator: str = "\n",
     ) -> None:
-        if aggregate is not None and normalized:
-            raise ValueError("normalized rewards are for outcome reward models; a PRM's aggregate is a probability")
         self.client = client
-        self.__name__ = name
-        self.normalized = normalized
-        self._steps = _StepRewards(aggregate, step_separator) if aggregate is not None else None
+        self._set_options(name, normalized, aggregate, step_separator)
 
     async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         if self._steps is not None:
@@ -212,19 +222,9 @@ class AsyncTRLRewardFunc:
         return _rewards(result, self.normalized)
 
     def __getstate__(self) -> dict[str, Any]:
-        steps = self._steps
-        return {
-            "config": self.client.config,
-            "name": self.__name__,
-            "normalized": self.normalized,
-            "aggregate": steps.aggregate if steps else None,
-            "step_separator": steps.step_separator if steps else "\n",
-        }
+        return {"config": self.client.config, **self._options_state()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         config: ClientConfig = state["config"]
         self.client = AsyncRewardClient.from_config(config)
-        self.__name__ = state["name"]
-        self.normalized = state["normalized"]
-        aggregate = state.get("aggregate")
-        self._steps = _StepRewards(aggregate, state.get("step_separator", "\n")) if aggregate else None
+        self._restore_options(state)
