@@ -98,7 +98,6 @@ def test_console_script_prints_one_line_for_a_pickle_checkpoint(tmp_path: Path, 
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        (["--backend", "tensorflow"], "invalid options: backend"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
         (["--rows", "5:"], "no preference rows in rows 5:"),
     ],
