@@ -115,14 +115,14 @@ async def bulk_client(
 
 
 async def gate_window(
-    client: httpx.AsyncClient, pairs: Sequence[Pair], rate: float, seconds: float
+    clients: dict[str, httpx.AsyncClient], pairs: Sequence[Pair], rate: float, seconds: float
 ) -> dict[str, Samples]:
     samples = {name: Samples() for name in STREAMS}
 
     async def one(name: str, body: dict[str, Any]) -> None:
         started = time.perf_counter()
         try:
-            answer = await client.post("/v1/gate", json=body)
+            answer = await clients[name].post("/v1/gate", json=body)
         except httpx.HTTPError:
             samples[name].add(0, time.perf_counter() - started)
             return
@@ -147,8 +147,16 @@ async def run(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]
         score_body(pairs.pairs[i * args.pairs : (i + 1) * args.pairs]) for i in range(len(pairs.pairs) // args.pairs)
     ]
     gate_pairs = hh_pairs(200, seed=11).pairs
-    limits = httpx.Limits(max_connections=args.bulk_clients + 64, max_keepalive_connections=args.bulk_clients + 64)
-    async with httpx.AsyncClient(base_url=server.url, timeout=120.0, limits=limits) as client:
+    # One connection pool per stream, none of them bounded: a shared pool let the lanes-off gates (each
+    # waiting seconds in the bulk FIFO, so dozens in flight) hold every connection, and the lanes-on gates
+    # then queued in the client for a free one, which the server's lanes cannot help.
+    unbounded = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with contextlib.AsyncExitStack() as stack:
+        client, *gate_clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=120.0, limits=unbounded))
+            for _ in range(1 + len(STREAMS))
+        ]
+        streams = dict(zip(STREAMS, gate_clients, strict=True))
         single_s = await single_pass_s(client, gate_pairs, 20)
         stop = asyncio.Event()
         bulk = Samples()
@@ -161,7 +169,7 @@ async def run(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]
         windows: list[dict[str, Any]] = []
         p99_ms: dict[str, list[float]] = {name: [] for name in STREAMS}
         for _ in range(args.windows):
-            samples = await gate_window(client, gate_pairs, args.gate_rps, args.seconds)
+            samples = await gate_window(streams, gate_pairs, args.gate_rps, args.seconds)
             window: dict[str, Any] = {}
             for name, s in samples.items():
                 p99 = percentile_ms(s.latencies_s, 0.99)
