@@ -12,7 +12,8 @@ Torch-free: the batcher plans and costs batches with it, the torch backend execu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +87,33 @@ def tokens_saved(groups: Sequence[SharedGroup]) -> int:
     return sum(g.prefix_tokens * (len(g.rows) - 1) for g in groups)
 
 
+def split_row_passes(rest_lengths: Sequence[int], pass_cost_s: Callable[[int, int], float]) -> list[list[int]]:
+    """The grouped rows' pass split into passes of rows of similar length, at the least predicted cost.
+
+    `rest_lengths[i]` is row i's own tokens (beyond its group's prefix); `pass_cost_s(rows, longest)` the
+    predicted seconds of one pass of `rows` rows padded to `longest`. Returns indices into `rest_lengths`,
+    one list per pass, every row in exactly one, shortest rows first. On a GPU one padded pass is usually
+    cheapest; on a CPU, where a padded token costs as much as a real one, rows of very different lengths
+    are cheaper apart. Rows are taken in length order, so the best split is contiguous in it: a dynamic
+    program over that order, O(rows^2) cost calls. Deterministic for given lengths and costs.
+    """
+    order = sorted(range(len(rest_lengths)), key=lambda i: (rest_lengths[i], i))
+    best_s = [0.0] + [math.inf] * len(order)  # best_s[j]: least cost of order[:j]
+    cut = [0] * (len(order) + 1)  # where the last pass of order[:j] begins
+    for end in range(1, len(order) + 1):
+        longest = rest_lengths[order[end - 1]]
+        for start in range(end):
+            cost = best_s[start] + pass_cost_s(end - start, longest)
+            if cost < best_s[end]:
+                best_s[end], cut[end] = cost, start
+    passes: list[list[int]] = []
+    end = len(order)
+    while end > 0:
+        passes.append(order[cut[end] : end])
+        end = cut[end]
+    return passes[::-1]
+
+
 @dataclass(frozen=True, slots=True)
 class PlanTokens:
     """What a batch's passes compute under a plan (token counts; `padded` includes each pass's padding).
@@ -101,30 +129,40 @@ class PlanTokens:
     prompt_saved: int
     prefix_rows: int  # prefixes in the prefix pass
     longest_prefix: int
-    grouped_rows: int
-    longest_rest: int  # the rows' pass, padded to this many tokens
+    row_passes: tuple[tuple[int, int], ...]  # the grouped rows' passes: (rows, padded to this many tokens)
     alone_rows: int
     longest_alone: int
 
+    @property
+    def grouped_rows(self) -> int:
+        return sum(rows for rows, _ in self.row_passes)
 
-def plan_tokens(pairs: Sequence[EncodedPair], groups: Sequence[SharedGroup]) -> PlanTokens:
+
+def plan_tokens(
+    pairs: Sequence[EncodedPair], groups: Sequence[SharedGroup], row_passes: Sequence[Sequence[int]] | None = None
+) -> PlanTokens:
+    """The token counts of running `pairs` under `groups`, the grouped rows in `row_passes` (batch indices,
+    one sequence per pass; None: one pass of them all)."""
     prefix_of = {row: g.prefix_tokens for g in groups for row in g.rows}
-    rests = [pairs[row].num_tokens - prefix for row, prefix in prefix_of.items()]
+    rest_of = {row: pairs[row].num_tokens - prefix for row, prefix in prefix_of.items()}
+    passes = [list(prefix_of)] if row_passes is None else row_passes
+    shapes = tuple((len(rows), max(rest_of[row] for row in rows)) for rows in passes if rows)
     alone = [p.num_tokens for row, p in enumerate(pairs) if row not in prefix_of]
     prefixes = [g.prefix_tokens for g in groups]
-    longest_prefix, longest_rest = max(prefixes, default=0), max(rests, default=0)
+    longest_prefix = max(prefixes, default=0)
     longest_alone = max(alone, default=0)
     beyond = sum(max(0, pairs[row].prompt_tokens - prefix) for row, prefix in prefix_of.items())
     alone_prompts = sum(p.prompt_tokens for row, p in enumerate(pairs) if row not in prefix_of)
     return PlanTokens(
-        real=sum(prefixes) + sum(rests) + sum(alone),
-        padded=len(groups) * longest_prefix + len(rests) * longest_rest + len(alone) * longest_alone,
+        real=sum(prefixes) + sum(rest_of.values()) + sum(alone),
+        padded=len(groups) * longest_prefix
+        + sum(rows * longest for rows, longest in shapes)
+        + len(alone) * longest_alone,
         prompt_computed=sum(prefixes) + beyond + alone_prompts,
         prompt_saved=tokens_saved(groups),
         prefix_rows=len(groups),
         longest_prefix=longest_prefix,
-        grouped_rows=len(rests),
-        longest_rest=longest_rest,
+        row_passes=shapes,
         alone_rows=len(alone),
         longest_alone=longest_alone,
     )

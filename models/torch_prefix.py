@@ -1,18 +1,21 @@
 """Score groups of pairs that share a prefix by computing the prefix once (causal reward models; imports torch).
 
-A batch of `SharedGroup`s runs in two forward passes of the backbone:
+A batch of `SharedGroup`s runs in two steps of forward passes of the backbone:
 1. the G distinct prefixes, right-padded to the longest (P), filling a `DynamicCache` with their keys and
    values;
 2. every row's own remainder, right-padded to the longest (S), with position ids continuing after its
-   group's prefix, attending to its group's cached prefix (padding slots masked) and causally to itself.
+   group's prefix, attending to its group's cached prefix (padding slots masked) and causally to itself;
+   in one pass, or in several passes of rows of similar length over the same cache where the cost model
+   predicts that padding the short rows to the longest costs more (on a CPU, usually).
 The reward is read where the model's own head reads it, at the rightmost token that is not the pad token
 (Hugging Face's `...ForSequenceClassification` rule, so a model whose pad token is its EOS reads before its
 trailing EOS), from the remainder's hidden states or, when that token lies in the prefix, from the
 prefix's. The head (`model.score`) is applied to those states only.
 
-Memory: the prefix's cache is G x P per layer. In pass 2 each layer sees its group's prefix as an expanded
-view (one group) or an index_select (several), concatenated with the rows' new keys for that layer's
-attention only: nothing of pass 2 is stored in the cache, and everything is freed when the call returns.
+Memory: the prefix's cache is G x P per layer. In a rows' pass each layer sees its group's prefix as an
+expanded view (one group) or an index_select (several), concatenated with the rows' new keys for that
+layer's attention only: nothing of a rows' pass is stored in the cache, a pass keeps only the hidden state
+each of its rows is read at, and everything is freed when the call returns.
 """
 
 from __future__ import annotations
@@ -93,32 +96,33 @@ def _reward_positions(pairs: Sequence[EncodedPair], pad_token_id: int) -> list[i
 
 
 def score_groups(
-    model: Any, pairs: Sequence[EncodedPair], groups: Sequence[SharedGroup], pad_token_id: int, device: str
+    model: Any,
+    pairs: Sequence[EncodedPair],
+    groups: Sequence[SharedGroup],
+    pad_token_id: int,
+    device: str,
+    row_passes: Sequence[Sequence[int]] | None = None,
 ) -> np.ndarray:
     """Raw rewards, float32, one per row of `groups` (in the order of the groups, then of their rows).
 
     `pairs[r]` for r in a group must begin with that group's prefix (as `plan_groups` guarantees).
+    `row_passes` splits the grouped rows (indices into `pairs`, each row in exactly one) into several rows'
+    passes over the one prefix cache (`models.shared_prefix.split_row_passes`); None runs them in one.
     """
     backbone = getattr(model, model.base_model_prefix)
     prefixes = [pairs[g.rows[0]].input_ids[: g.prefix_tokens] for g in groups]
-    members = [(gi, r) for gi, g in enumerate(groups) for r in g.rows]
+    group_of = {r: gi for gi, g in enumerate(groups) for r in g.rows}
+    members = list(group_of)
+    passes = [members] if row_passes is None else row_passes
+    if sorted(r for rows in passes for r in rows) != sorted(members):
+        raise ValueError("row_passes must hold every grouped row exactly once")
     longest_prefix = max(len(p) for p in prefixes)
     prefix_ids = torch.full((len(groups), longest_prefix), pad_token_id, dtype=torch.long)
     prefix_mask = torch.zeros((len(groups), longest_prefix), dtype=torch.long)
     for gi, prefix in enumerate(prefixes):
         prefix_ids[gi, : len(prefix)] = torch.tensor(prefix)
         prefix_mask[gi, : len(prefix)] = 1
-    rests = [pairs[r].input_ids[groups[gi].prefix_tokens :] for gi, r in members]
-    longest_rest = max(len(rest) for rest in rests)
-    rest_ids = torch.full((len(members), longest_rest), pad_token_id, dtype=torch.long)
-    rest_mask = torch.zeros((len(members), longest_rest), dtype=torch.long)
-    for row, rest in enumerate(rests):
-        rest_ids[row, : len(rest)] = torch.tensor(rest)
-        rest_mask[row, : len(rest)] = 1
-    row_groups = torch.tensor([gi for gi, _ in members], dtype=torch.long)
-    starts = torch.tensor([groups[gi].prefix_tokens for gi, _ in members], dtype=torch.long)
-    position_ids = starts[:, None] + torch.arange(longest_rest)[None, :]
-    attention_mask = torch.cat([prefix_mask.index_select(0, row_groups), rest_mask], dim=1)
+    positions = dict(zip(members, _reward_positions([pairs[r] for r in members], pad_token_id), strict=True))
 
     with torch.inference_mode():
         cache = DynamicCache(config=model.config)
@@ -128,22 +132,55 @@ def score_groups(
             past_key_values=cache,
             use_cache=True,
         )
-        one_group = len(groups) == 1
-        shared = DynamicCache()
-        shared.layers = [_share_layer(layer, None if one_group else row_groups.to(device)) for layer in cache.layers]
+        prefix_hidden = prefix_out.last_hidden_state
+        states: dict[int, torch.Tensor] = {}
+        for rows in passes:
+            rest_hidden = _rows_pass(backbone, cache, pairs, groups, group_of, rows, prefix_mask, pad_token_id, device)
+            for index, r in enumerate(rows):
+                start = groups[group_of[r]].prefix_tokens
+                position = positions[r]
+                states[r] = (
+                    rest_hidden[index, position - start].clone()
+                    if position >= start
+                    else prefix_hidden[group_of[r], position]
+                )
         del cache
-        rest_out = backbone(
-            input_ids=rest_ids.to(device),
-            attention_mask=attention_mask.to(device),
-            position_ids=position_ids.to(device),
-            past_key_values=shared,
-            use_cache=True,
-        )
-        prefix_hidden, rest_hidden = prefix_out.last_hidden_state, rest_out.last_hidden_state
-        positions = _reward_positions([pairs[r] for _, r in members], pad_token_id)
-        states = []
-        for row, ((gi, _), position) in enumerate(zip(members, positions, strict=True)):
-            start = groups[gi].prefix_tokens
-            states.append(rest_hidden[row, position - start] if position >= start else prefix_hidden[gi, position])
-        logits = model.score(torch.stack(states))
+        logits = model.score(torch.stack([states[r] for r in members]))
     return logits[:, 0].float().cpu().numpy().astype(np.float32)
+
+
+def _rows_pass(
+    backbone: Any,
+    cache: DynamicCache,
+    pairs: Sequence[EncodedPair],
+    groups: Sequence[SharedGroup],
+    group_of: dict[int, int],
+    rows: Sequence[int],
+    prefix_mask: torch.Tensor,
+    pad_token_id: int,
+    device: str,
+) -> torch.Tensor:
+    """Last hidden states (len(rows), S, hidden) of `rows`' own remainders, right-padded to the longest
+    (S), each attending to its group's cached prefix (padding slots masked) and causally to itself."""
+    rests = [pairs[r].input_ids[groups[group_of[r]].prefix_tokens :] for r in rows]
+    longest_rest = max(len(rest) for rest in rests)
+    rest_ids = torch.full((len(rows), longest_rest), pad_token_id, dtype=torch.long)
+    rest_mask = torch.zeros((len(rows), longest_rest), dtype=torch.long)
+    for index, rest in enumerate(rests):
+        rest_ids[index, : len(rest)] = torch.tensor(rest)
+        rest_mask[index, : len(rest)] = 1
+    row_groups = torch.tensor([group_of[r] for r in rows], dtype=torch.long)
+    starts = torch.tensor([groups[group_of[r]].prefix_tokens for r in rows], dtype=torch.long)
+    position_ids = starts[:, None] + torch.arange(longest_rest)[None, :]
+    attention_mask = torch.cat([prefix_mask.index_select(0, row_groups), rest_mask], dim=1)
+    shared = DynamicCache()
+    one_group = len(groups) == 1
+    shared.layers = [_share_layer(layer, None if one_group else row_groups.to(device)) for layer in cache.layers]
+    out = backbone(
+        input_ids=rest_ids.to(device),
+        attention_mask=attention_mask.to(device),
+        position_ids=position_ids.to(device),
+        past_key_values=shared,
+        use_cache=True,
+    )
+    return out.last_hidden_state

@@ -33,7 +33,9 @@ hands back one `concurrent.futures.Future` per pair.
   costed as a shared-prefix batch: the prefix once, plus each row's own tokens attending to it. The
   token budget counts each row's attended prefix too, so a large group cannot exhaust memory. The
   backend runs the exact plan `models.shared_prefix.plan_groups` makes of the batch, so grouping never
-  changes a score. A keyed pair alone in the queue may wait up to `max_wait_ms` for its group.
+  changes a score; the grouped rows' own tokens run in the passes `split_row_passes` finds cheapest under
+  the cost model (one padded pass on a GPU; rows of very different lengths apart on a CPU). A keyed pair
+  alone in the queue may wait up to `max_wait_ms` for its group.
 - Splitting: a request's pairs are independent queue entries; they may run in different batches, and
   the request's futures stay in request order.
 - Settling: every future is settled exactly once: its score, the batch's exception (only the futures of
@@ -68,7 +70,7 @@ from typing import Protocol
 import numpy as np
 
 from models.formatting import EncodedPair
-from models.shared_prefix import PlanTokens, SharedGroup, plan_groups, plan_tokens
+from models.shared_prefix import PlanTokens, SharedGroup, plan_groups, plan_tokens, split_row_passes
 from models.steps import EncodedSteps
 from service.backends.base import Backend, PrefixSharingBackend, StepBackend
 from service.cost_model import CostModel
@@ -281,7 +283,7 @@ class _Shape:
         if not self.shares:
             return model.predict_s(self.rows, max(self.shared_longest, self.plain_longest))
         rest = max(1, self.shared_longest - self.prefix)
-        cost = model.predict_shared_s(1, self.prefix, self.shared_rows, rest)
+        cost = model.predict_shared_s(1, self.prefix, [(self.shared_rows, rest)])
         return cost + (model.predict_s(self.plain_rows, self.plain_longest) if self.plain_rows else 0.0)
 
 
@@ -779,25 +781,35 @@ class DynamicBatcher:
                     self._spawn(worker)
             # Logged and replaced above; the dead thread simply ends.
 
-    def _share_plan(self, pairs: list[EncodedPair]) -> list[SharedGroup]:
+    def _share_plan(self, pairs: list[EncodedPair]) -> tuple[list[SharedGroup], list[list[int]]]:
+        """The batch's groups and their rows' passes (batch indices), the cheapest split the cost model sees."""
         if not self.sharing or len(pairs) < 2 or isinstance(pairs[0], EncodedSteps):
-            return []
-        return plan_groups(pairs, self.config.min_shared_tokens)
+            return [], []
+        groups = plan_groups(pairs, self.config.min_shared_tokens)
+        if not groups:
+            return [], []
+        rows = [row for group in groups for row in group.rows]
+        prefix_of = {row: group.prefix_tokens for group in groups for row in group.rows}
+        longest_prefix = max(group.prefix_tokens for group in groups)
+        passes = split_row_passes(
+            [pairs[row].num_tokens - prefix_of[row] for row in rows],
+            lambda count, longest: self.cost_model.predict_rows_pass_s(count, longest, longest_prefix),
+        )
+        return groups, [[rows[i] for i in indices] for indices in passes]
 
     def _observe(self, pairs: list[EncodedPair], plan: PlanTokens, forward_s: float) -> None:
         if not plan.prefix_rows:
             self.cost_model.observe(len(pairs), max(p.num_tokens for p in pairs), forward_s)
             return
         alone_s = self.cost_model.predict_s(plan.alone_rows, plan.longest_alone) if plan.alone_rows else 0.0
-        self.cost_model.observe_shared(
-            plan.prefix_rows, plan.longest_prefix, plan.grouped_rows, plan.longest_rest, forward_s - alone_s
-        )
+        self.cost_model.observe_shared(plan.prefix_rows, plan.longest_prefix, plan.row_passes, forward_s - alone_s)
 
     def _forward(
-        self, pairs: list[EncodedPair], groups: list[SharedGroup]
+        self, pairs: list[EncodedPair], groups: list[SharedGroup], row_passes: list[list[int]]
     ) -> tuple[np.ndarray | None, list[np.ndarray] | None]:
         """(scalar scores (B,), None), or (None, per-item vectors) for a K-output head or step items;
-        `groups` (only for a backend that shares prefixes, which serves one-output heads) run once each."""
+        `groups` (only for a backend that shares prefixes, which serves one-output heads) run once each,
+        their rows in `row_passes`."""
         if isinstance(pairs[0], EncodedSteps):
             if not isinstance(self.backend, StepBackend):
                 raise RuntimeError(f"the {self.backend.name} backend does not score steps")
@@ -810,7 +822,7 @@ class DynamicBatcher:
             return None, [np.asarray(out, dtype=np.float32) for out in outputs]
         if groups:
             assert isinstance(self.backend, PrefixSharingBackend)
-            raw = np.asarray(self.backend.score_shared(pairs, groups), dtype=np.float32)
+            raw = np.asarray(self.backend.score_shared(pairs, groups, row_passes), dtype=np.float32)
         else:
             raw = np.asarray(self.backend.score(pairs), dtype=np.float32)
         if raw.ndim == 2 and raw.shape[1] > 1:
@@ -828,15 +840,15 @@ class DynamicBatcher:
         settled = False
         try:
             try:
-                groups = self._share_plan(pairs)
-                scores, values = self._forward(pairs, groups)
+                groups, row_passes = self._share_plan(pairs)
+                scores, values = self._forward(pairs, groups, row_passes)
             except Exception as exc:
                 for item in batch:
                     item.future.set_exception(exc)
                 settled = True
                 return
             forward_s = time.monotonic() - started
-            plan = plan_tokens(pairs, groups)
+            plan = plan_tokens(pairs, groups, row_passes)
             self._observe(pairs, plan, forward_s)
             waits = [started - item.enqueued_at for item in batch]
             batch_id = next(self._batch_ids)

@@ -98,25 +98,33 @@ class CostModel:
         excess = self._table[(1, 2 * length)] - 2 * self._table[(1, length)]
         return max(0.0, excess / (2 * length * length))
 
-    def predict_shared_s(self, prefix_rows: int, prefix_length: int, rows: int, rest_length: int) -> float:
-        """Seconds of a shared-prefix batch (see `models.torch_prefix`): the prefix pass (`prefix_rows` prefixes
-        padded to `prefix_length`), the rows' pass (`rows` x `rest_length`), and the rows' attention to the
-        cached prefix, rows x rest_length x prefix_length (query, key) pairs at a learned cost per pair."""
+    def predict_rows_pass_s(self, rows: int, rest_length: int, prefix_length: int) -> float:
+        """Seconds of one rows' pass of a shared-prefix batch (see `models.torch_prefix`): `rows` x
+        `rest_length` padded tokens, plus their attention to a cached prefix of `prefix_length`, rows x
+        rest_length x prefix_length (query, key) pairs at a learned cost per pair."""
         with self._lock:
             context_s = self._context_s
-        attention = context_s * rows * rest_length * prefix_length
-        return self.predict_s(prefix_rows, prefix_length) + self.predict_s(rows, rest_length) + attention
+        return self.predict_s(rows, rest_length) + context_s * rows * rest_length * prefix_length
 
-    def observe_shared(self, prefix_rows: int, prefix_length: int, rows: int, rest_length: int, seconds: float) -> None:
-        """Fold a shared-prefix batch's measured time into the model: each part of the prediction (the two
+    def predict_shared_s(self, prefix_rows: int, prefix_length: int, row_passes: Sequence[tuple[int, int]]) -> float:
+        """Seconds of a shared-prefix batch: the prefix pass (`prefix_rows` prefixes padded to
+        `prefix_length`), then each rows' pass of `row_passes`, (rows, rest_length) each."""
+        rows_s = sum(self.predict_rows_pass_s(rows, rest, prefix_length) for rows, rest in row_passes)
+        return self.predict_s(prefix_rows, prefix_length) + rows_s
+
+    def observe_shared(
+        self, prefix_rows: int, prefix_length: int, row_passes: Sequence[tuple[int, int]], seconds: float
+    ) -> None:
+        """Fold a shared-prefix batch's measured time into the model: each part of the prediction (the
         passes' table cells and the attention to the cached prefix) moves by the measured/predicted ratio,
         as `observe` moves one cell; one time cannot tell the parts apart, so their split stays the table's."""
-        if min(prefix_rows, prefix_length, rows, rest_length) < 1 or seconds <= 0:
+        parts = [(prefix_rows, prefix_length), *row_passes]
+        if seconds <= 0 or len(parts) < 2 or min(min(part) for part in parts) < 1:
             return
-        prefix_s, rows_s = self.predict_s(prefix_rows, prefix_length), self.predict_s(rows, rest_length)
-        ratio = seconds / self.predict_shared_s(prefix_rows, prefix_length, rows, rest_length)
-        self.observe(prefix_rows, prefix_length, prefix_s * ratio)
-        self.observe(rows, rest_length, rows_s * ratio)
+        ratio = seconds / self.predict_shared_s(prefix_rows, prefix_length, row_passes)
+        predicted = [self.predict_s(rows, length) for rows, length in parts]
+        for (rows, length), part_s in zip(parts, predicted, strict=True):
+            self.observe(rows, length, part_s * ratio)
         with self._lock:
             self._context_s *= 1 + _OBSERVE_WEIGHT * (ratio - 1)
 

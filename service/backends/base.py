@@ -68,8 +68,16 @@ class PrefixSharingBackend(Backend, Protocol):
     shares_prefixes: bool
     prefix_sharing_note: str
 
-    def score_shared(self, batch: Sequence[EncodedPair], groups: Sequence[SharedGroup]) -> np.ndarray:
+    def score_shared(
+        self,
+        batch: Sequence[EncodedPair],
+        groups: Sequence[SharedGroup],
+        row_passes: Sequence[Sequence[int]] | None = None,
+    ) -> np.ndarray:
         """Like `score`, computing each group's prefix once; rows in no group run as whole sequences.
+
+        `row_passes` (batch indices of the grouped rows, each in one) runs the grouped rows' remainders in
+        that many passes over the prefixes' cache (`models.shared_prefix.split_row_passes`); None: one.
 
         Scores equal `score(batch)`'s within floating-point reordering (tested at 1e-4 in fp32).
         """

@@ -111,8 +111,14 @@ class TorchBackend:
         except (RuntimeError, ValueError, IndexError) as exc:
             raise _failure(exc) from exc
 
-    def score_shared(self, batch: Sequence[EncodedPair], groups: Sequence[SharedGroup]) -> np.ndarray:
-        """Raw rewards, float32, shape (len(batch),): each group's prefix computed once, the other rows whole.
+    def score_shared(
+        self,
+        batch: Sequence[EncodedPair],
+        groups: Sequence[SharedGroup],
+        row_passes: Sequence[Sequence[int]] | None = None,
+    ) -> np.ndarray:
+        """Raw rewards, float32, shape (len(batch),): each group's prefix computed once, the grouped rows in
+        `row_passes` (None: one pass), the other rows whole.
 
         Raises BackendError on failure, and when this model cannot share prefixes (`shares_prefixes`)."""
         if groups and not self.shares_prefixes:
@@ -123,7 +129,7 @@ class TorchBackend:
         alone = sorted(set(range(len(batch))) - set(grouped))
         try:
             if grouped:
-                scores[grouped] = score_groups(self.model, batch, groups, self.pad_token_id, self.device)
+                scores[grouped] = score_groups(self.model, batch, groups, self.pad_token_id, self.device, row_passes)
             if alone:
                 scores[alone] = score_encoded(self.model, [batch[i] for i in alone], self.pad_token_id, self.device)
         except (RuntimeError, ValueError, IndexError) as exc:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from models.formatting import EncodedPair
-from models.shared_prefix import SharedGroup, common_prefix_length, plan_groups, plan_tokens, tokens_saved
+from models.shared_prefix import (
+    SharedGroup,
+    common_prefix_length,
+    plan_groups,
+    plan_tokens,
+    split_row_passes,
+    tokens_saved,
+)
 
 
 def pair(ids: list[int], prompt_tokens: int = 0) -> EncodedPair:
@@ -59,3 +66,25 @@ def test_a_group_of_one_is_no_group_and_planning_is_order_independent() -> None:
     assert plan_groups(pairs[:1], 32) == []
     reordered = list(reversed(pairs))
     assert plan_groups(reordered, 32) == [SharedGroup(len(prompt), (0, 1, 2, 3, 4))]
+
+
+def test_rows_run_apart_where_padding_costs_more_than_a_pass() -> None:
+    lengths = [200, 10, 210, 12]
+    per_token_s, per_pass_s = 1e-4, 1e-3
+    cpu_like = split_row_passes(lengths, lambda rows, longest: per_pass_s + per_token_s * rows * longest)
+    assert cpu_like == [[1, 3], [0, 2]]  # short with short, long with long: shortest first
+    gpu_like = split_row_passes(lengths, lambda rows, longest: per_pass_s + 1e-7 * rows * longest)
+    assert gpu_like == [[1, 3, 0, 2]]
+    assert split_row_passes([], lambda rows, longest: 1.0) == []
+
+
+def test_plan_tokens_count_each_rows_pass_padded_to_its_longest() -> None:
+    prompt = SYSTEM + list(range(60))
+    pairs = [pair([*prompt, *[900 + k] * n]) for k, n in enumerate((2, 3, 50))]
+    groups = plan_groups(pairs, 32)
+    one = plan_tokens(pairs, groups)
+    split = plan_tokens(pairs, groups, [[0, 1], [2]])
+    assert one.row_passes == ((3, 50),) and split.row_passes == ((2, 3), (1, 50))
+    assert one.real == split.real == len(prompt) + 2 + 3 + 50
+    assert (one.padded, split.padded) == (len(prompt) + 3 * 50, len(prompt) + 2 * 3 + 50)
+    assert one.grouped_rows == split.grouped_rows == 3

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 
 from models.folder import build_formatter, inspect_model_folder, load_tokenizer
 from models.formatting import EncodedPair, PairFormatter, Prompt
-from models.shared_prefix import plan_groups
+from models.shared_prefix import SharedGroup, plan_groups
 from models.tiny import LLAMA3_CHAT, QWEN2_CHAT, TinyChat, build_tiny_decoder_rm
+from service.backends.base import BackendError
 from service.backends.torch_backend import TorchBackend
 from service.batcher import BatcherConfig, DynamicBatcher, ItemResult
 from service.cost_model import CostModel
@@ -119,6 +120,14 @@ def test_shared_groups_score_as_whole_sequences(decoder_dir: Path) -> None:
         members = [pairs[r] for r in group.rows]
         one = backend.score_shared(members, plan_groups(members, MIN_SHARED))
         assert np.max(np.abs(one - alone[list(group.rows)])) <= TOLERANCE
+    # The grouped rows' remainders in several passes over one prefix cache: one row per pass, and passes
+    # that mix the groups' rows.
+    grouped = [r for g in groups for r in g.rows]
+    for row_passes in ([[r] for r in grouped], [grouped[0::2], grouped[1::2]]):
+        split = backend.score_shared(pairs, groups, row_passes)
+        assert np.max(np.abs(split - alone)) <= TOLERANCE
+    with pytest.raises(BackendError):
+        backend.score_shared(pairs, groups, [grouped[1:]])  # a grouped row in no pass
     backend.close()
 
 
@@ -160,13 +169,37 @@ class FixedCost(CostModel):
     def observe(self, rows: int, length: int, seconds: float) -> None:
         pass
 
-    def observe_shared(self, prefix_rows: int, prefix_length: int, rows: int, rest_length: int, seconds: float) -> None:
+    def observe_shared(
+        self, prefix_rows: int, prefix_length: int, row_passes: Sequence[tuple[int, int]], seconds: float
+    ) -> None:
         pass
+
+
+class PassRecorder(TorchBackend):
+    """The torch backend, recording the rows' passes the batcher asks of each shared batch."""
+
+    passes: list[list[list[int]] | None]
+
+    def score_shared(
+        self,
+        batch: Sequence[EncodedPair],
+        groups: Sequence[SharedGroup],
+        row_passes: Sequence[Sequence[int]] | None = None,
+    ) -> np.ndarray:
+        self.passes.append(None if row_passes is None else [list(rows) for rows in row_passes])
+        return super().score_shared(batch, groups, row_passes)
+
+
+def recorder_for(model_dir: Path) -> PassRecorder:
+    folder = inspect_model_folder(model_dir)
+    backend = PassRecorder(folder, load_tokenizer(folder).pad_token_id, device="cpu")
+    backend.passes = []
+    return backend
 
 
 def test_the_batcher_keeps_a_group_together_within_and_across_requests(tiny_decoder_dir: Path) -> None:
     formatter, _ = formatter_for(tiny_decoder_dir, max_length=128)  # long enough that no pair is truncated
-    backend = backend_for(tiny_decoder_dir)
+    backend = recorder_for(tiny_decoder_dir)
     prompt = [{"role": "user", "content": LONG_PROMPT[:120]}]
     responses = [("paris is the capital . " * (1 + i)) for i in range(6)]
     group = [formatter.encode(prompt, r) for r in responses]
@@ -199,6 +232,8 @@ def test_the_batcher_keeps_a_group_together_within_and_across_requests(tiny_deco
         assert all(by_pair[id(p)].shared_prefix_tokens >= group[0].prompt_tokens for p in group + texts)
         assert len({by_pair[id(p)].batch_id for p in group}) == 1  # one batch for the group's two requests
         assert len({by_pair[id(p)].batch_id for p in texts}) == 1  # and one for its six whole texts
+    # Where full batches pay (a GPU's cost), a shared batch's rows run in one pass over the prefix cache.
+    assert backend.passes and all(passes is not None and len(passes) == 1 for passes in backend.passes)
     backend.close()
 
 
@@ -206,12 +241,13 @@ def test_where_batching_does_not_pay_a_group_still_runs_in_one_batch(tiny_decode
     """A CPU-like cost (linear in padded tokens: a larger batch of equal pairs is no faster per pair) runs
     equal unrelated pairs one per batch, but a group's pairs together: each adds only its own tokens."""
     formatter, _ = formatter_for(tiny_decoder_dir, max_length=128)
-    backend = backend_for(tiny_decoder_dir)
     prompt = [{"role": "user", "content": LONG_PROMPT[:120]}]
     group = [formatter.encode(prompt, "paris is the capital . " * (1 + i)) for i in range(6)]
     short = [EncodedPair((5, 6, 7 + i), None, False) for i in range(3)]  # too short to share
     linear = FixedCost({(rows, length): 1e-4 * rows * length for rows in (1, 64) for length in (8, 1024)})
     config = batcher_config(max_batch_size=16)
+    backend = recorder_for(tiny_decoder_dir)
+    alone = [float(backend.score([p])[0]) for p in group]
     batcher = DynamicBatcher(backend, config, linear)
     deadline = time.monotonic() + 60
     tickets = [
@@ -225,6 +261,11 @@ def test_where_batching_does_not_pay_a_group_still_runs_in_one_batch(tiny_decode
     backend.close()
     assert results[0][0].batch_size == 1  # the first short pair: batching it with the other two does not pay
     assert len({r.batch_id for r in results[1]}) == 1 and results[1][0].batch_size >= len(group)
+    # Padding a short response to the longest costs as much as real tokens here: the group's six responses
+    # of six lengths run in passes of their own over the one prefix, and score as whole sequences.
+    (row_passes,) = [passes for passes in backend.passes if passes is not None]
+    assert len(row_passes) > 1 and sorted(r for rows in row_passes for r in rows) == list(range(len(group)))
+    assert max(abs(r.score - a) for r, a in zip(results[1], alone, strict=True)) <= TOLERANCE
 
 
 def test_encoders_do_not_share_and_say_why(tiny_encoder_dir: Path) -> None:
