@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,10 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 # Room for the envelope around the items ({"items": [...], "timeout_s": ...}) under the body cap.
 _ENVELOPE_BYTES = 256
 USER_AGENT = "rmserve-client/0.1"
+# What `ClientConfig.from_env` reads (RMSERVE_API_KEY is also the key `rmserve score` and `rmserve rank` use).
+URL_ENV = "RMSERVE_URL"
+API_KEY_ENV = "RMSERVE_API_KEY"
+TIMEOUT_ENV = "RMSERVE_TIMEOUT_S"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,28 @@ class ClientConfig:
             raise ValueError("max_items_per_request must be at least 1")
         if self.priority is not None and self.priority not in get_args(Priority):
             raise ValueError(f"priority must be one of {', '.join(get_args(Priority))}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientConfig:
+        """A configuration from environment variables (default: `os.environ`), for code that is given no
+        arguments, such as an OpenRLHF reward-function file: `RMSERVE_URL` (the server's base URL),
+        `RMSERVE_API_KEY` (bearer key) and `RMSERVE_TIMEOUT_S` (a call's total timeout). An unset or empty
+        variable keeps the default; everything else keeps its default too."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if url := env.get(URL_ENV, "").strip():
+            values["base_url"] = url
+        if api_key := env.get(API_KEY_ENV, "").strip():
+            values["api_key"] = api_key
+        if timeout := env.get(TIMEOUT_ENV, "").strip():
+            try:
+                timeout_s = float(timeout)
+            except ValueError:
+                timeout_s = math.nan
+            if not math.isfinite(timeout_s) or timeout_s <= 0:
+                raise ValueError(f"{TIMEOUT_ENV} must be a positive number of seconds, not {timeout!r}")
+            values["timeout_s"] = timeout_s
+        return cls(**values)
 
     def headers(self) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}

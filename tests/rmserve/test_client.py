@@ -30,7 +30,7 @@ from rmserve import (
     ServerError,
     UnexpectedResponseError,
 )
-from rmserve._core import Limits, chunk_bounds, encode_json, retry_after_s
+from rmserve._core import DEFAULT_BASE_URL, ClientConfig, Limits, chunk_bounds, encode_json, retry_after_s
 from tests.rmserve.fake_server import FakeRewardServer, fake_score
 
 
@@ -388,6 +388,19 @@ def test_retry_after_accepts_seconds_and_dates() -> None:
     assert retry_after_s(httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0  # in the past
     assert retry_after_s(httpx.Headers({"Retry-After": "soon"})) is None
     assert retry_after_s(httpx.Headers({})) is None
+
+
+def test_a_configuration_from_the_environment() -> None:
+    env = {"RMSERVE_URL": " http://rm-a:8000 ", "RMSERVE_API_KEY": "key-1", "RMSERVE_TIMEOUT_S": "120"}
+    config = ClientConfig.from_env(env)
+    assert (config.base_url, config.api_key, config.timeout_s) == ("http://rm-a:8000", "key-1", 120.0)
+    assert config.headers()["Authorization"] == "Bearer key-1"
+    # unset or empty: the defaults
+    assert ClientConfig.from_env({"RMSERVE_API_KEY": "", "RMSERVE_TIMEOUT_S": " "}) == ClientConfig()
+    assert ClientConfig.from_env({}).base_url == DEFAULT_BASE_URL
+    for bad in ("soon", "0", "-5", "inf", "nan"):
+        with pytest.raises(ValueError, match="RMSERVE_TIMEOUT_S"):
+            ClientConfig.from_env({"RMSERVE_TIMEOUT_S": bad})
 
 
 def test_the_client_imports_without_server_or_ml_packages() -> None:
