@@ -404,9 +404,12 @@ def test_a_configuration_from_the_environment() -> None:
 
 
 def test_the_client_imports_without_server_or_ml_packages() -> None:
+    # rmserve.openrlhf also as OpenRLHF loads it, from its file path; its torch is imported inside the function.
     code = (
-        "import sys, rmserve, rmserve.trl\n"
-        "heavy = ('fastapi', 'starlette', 'uvicorn', 'torch', 'onnxruntime', 'transformers')\n"
+        "import importlib.util, sys, rmserve, rmserve.trl, rmserve.openrlhf\n"
+        "spec = importlib.util.spec_from_file_location('reward_func', rmserve.openrlhf.__file__)\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "heavy = ('fastapi', 'starlette', 'uvicorn', 'torch', 'onnxruntime', 'transformers', 'service', 'models')\n"
         "loaded = [m for m in heavy if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
