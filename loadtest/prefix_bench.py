@@ -13,12 +13,15 @@ token-step ratio of the same traffic (sum of whole-pair lengths over prompts-onc
   `prompts` = the templated prompt), a group's 8 requests concurrent;
 - `/get_reward` with whole texts only (no `prompts`): the group is found from the tokens alone.
 
-Peak RSS (VmHWM, reset after warm-up) of each decoder server is reported. Last, the encoder default model
+Peak RSS (VmHWM, reset after warm-up) of each decoder server is reported. Then the encoder default model
 (MiniLM, which cannot share) on HH-RLHF pairs (rows 0-1799, the tuning range), sharing on vs off, as a
-no-regression check: the on/off throughput ratio should be about 1.
+no-regression check: the on/off throughput ratio should be about 1. Last, on a machine with CUDA, the
+decoder's peak GPU memory per group (torch's max allocated above what the loaded model holds) scoring
+each group in process as one batch of whole pairs and as one shared batch (`cuda_memory`; skipped, with
+the reason, without CUDA).
 
-    python -m loadtest.prefix_bench [--groups 8] [--encoder-requests 12] [--parts decoder,encoder]
-        [--out results.json]
+    python -m loadtest.prefix_bench [--groups 8] [--encoder-requests 12]
+        [--parts decoder,encoder,cuda_memory] [--out results.json]
 """
 
 from __future__ import annotations
@@ -96,7 +99,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m loadtest.prefix_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--groups", type=int, default=8, help="groups timed per route and server")
     parser.add_argument("--encoder-requests", type=int, default=12, help="HH requests (16 pairs) per encoder server")
-    parser.add_argument("--parts", default="decoder,encoder", help="comma-separated: decoder, encoder")
+    parser.add_argument(
+        "--parts", default="decoder,encoder,cuda_memory", help="comma-separated: decoder, encoder, cuda_memory"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     return parser.parse_args(argv)
@@ -268,18 +273,60 @@ def encoder_runs(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def cuda_memory_runs(args: argparse.Namespace, model_dir: Path) -> dict[str, Any]:
+    """Per group, the most GPU memory one forward takes beyond the loaded model: whole pairs in one batch
+    (how the group runs without sharing where batches pay) against one shared batch; maxima over groups."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA device: torch.cuda.is_available() is False"}
+    from models.folder import build_formatter, inspect_model_folder, load_tokenizer
+    from models.shared_prefix import plan_groups
+    from service.backends.torch_backend import TorchBackend
+    from service.settings import Settings
+
+    folder = inspect_model_folder(model_dir)
+    tokenizer = load_tokenizer(folder)
+    formatter = build_formatter(folder, tokenizer, 1024)
+    backend = TorchBackend(folder, tokenizer.pad_token_id, device="cuda")
+    peaks_mib: dict[str, list[float]] = {"on": [], "off": []}
+    for prompt, responses in make_groups(args.groups, random.Random(args.seed)):
+        pairs = [formatter.encode(prompt, response) for response in responses]
+        groups = plan_groups(pairs, Settings.model_fields["min_shared_tokens"].default)
+        for name in ("off", "on"):
+            torch.cuda.synchronize()
+            held = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            if name == "on":
+                backend.score_shared(pairs, groups)
+            else:
+                backend.score(pairs)
+            torch.cuda.synchronize()
+            peaks_mib[name].append((torch.cuda.max_memory_allocated() - held) / 2**20)
+    backend.close()
+    result = {
+        "device": torch.cuda.get_device_name(),
+        "peak_mib_above_model": {name: max(values) for name, values in peaks_mib.items()},
+    }
+    print(f"CUDA peak MiB above the model, per group (max over groups): {result['peak_mib_above_model']}")
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     parts = set(args.parts.split(","))
     results: dict[str, Any] = {"groups": args.groups}
-    if "decoder" in parts:
+    if parts & {"decoder", "cuda_memory"}:
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = build_model(Path(tmp) / "qwen2-rm")
             params = non_embedding_parameters(model_dir)
             print(f"decoder RM: scaled-down Qwen2, {params / 1e6:.1f}M non-embedding parameters (random weights)")
             results["non_embedding_parameters"] = params
-            results["decoder"] = decoder_runs(args, model_dir)
-        print(f"peak RSS MiB (after warm-up): {results['decoder']['peak_rss_mib']}")
+            if "decoder" in parts:
+                results["decoder"] = decoder_runs(args, model_dir)
+                print(f"peak RSS MiB (after warm-up): {results['decoder']['peak_rss_mib']}")
+            if "cuda_memory" in parts:
+                results["cuda_memory"] = cuda_memory_runs(args, model_dir)
     if "encoder" in parts:
         results["encoder"] = encoder_runs(args)
     if args.out:
