@@ -85,6 +85,17 @@ def _share_layer(layer: Any, row_groups: torch.Tensor | None) -> _SharedPrefixLa
     return _SharedPrefixLayer(layer.keys, layer.values, row_groups)
 
 
+def _right_padded(sequences: Sequence[Sequence[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids (len(sequences), longest) right-padded with `pad_token_id`, and their attention mask."""
+    longest = max(len(ids) for ids in sequences)
+    ids = torch.full((len(sequences), longest), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.tensor(sequence)
+        mask[row, : len(sequence)] = 1
+    return ids, mask
+
+
 def _reward_positions(pairs: Sequence[EncodedPair], pad_token_id: int) -> list[int]:
     """The index the head reads for each pair: its rightmost non-pad token, or 0 when all are pad tokens."""
     positions = []
@@ -116,12 +127,7 @@ def score_groups(
     passes = [members] if row_passes is None else row_passes
     if sorted(r for rows in passes for r in rows) != sorted(members):
         raise ValueError("row_passes must hold every grouped row exactly once")
-    longest_prefix = max(len(p) for p in prefixes)
-    prefix_ids = torch.full((len(groups), longest_prefix), pad_token_id, dtype=torch.long)
-    prefix_mask = torch.zeros((len(groups), longest_prefix), dtype=torch.long)
-    for gi, prefix in enumerate(prefixes):
-        prefix_ids[gi, : len(prefix)] = torch.tensor(prefix)
-        prefix_mask[gi, : len(prefix)] = 1
+    prefix_ids, prefix_mask = _right_padded(prefixes, pad_token_id)
     positions = dict(zip(members, _reward_positions([pairs[r] for r in members], pad_token_id), strict=True))
 
     with torch.inference_mode():
@@ -162,13 +168,10 @@ def _rows_pass(
 ) -> torch.Tensor:
     """Last hidden states (len(rows), S, hidden) of `rows`' own remainders, right-padded to the longest
     (S), each attending to its group's cached prefix (padding slots masked) and causally to itself."""
-    rests = [pairs[r].input_ids[groups[group_of[r]].prefix_tokens :] for r in rows]
-    longest_rest = max(len(rest) for rest in rests)
-    rest_ids = torch.full((len(rows), longest_rest), pad_token_id, dtype=torch.long)
-    rest_mask = torch.zeros((len(rows), longest_rest), dtype=torch.long)
-    for index, rest in enumerate(rests):
-        rest_ids[index, : len(rest)] = torch.tensor(rest)
-        rest_mask[index, : len(rest)] = 1
+    rest_ids, rest_mask = _right_padded(
+        [pairs[r].input_ids[groups[group_of[r]].prefix_tokens :] for r in rows], pad_token_id
+    )
+    longest_rest = rest_ids.shape[1]
     row_groups = torch.tensor([group_of[r] for r in rows], dtype=torch.long)
     starts = torch.tensor([groups[group_of[r]].prefix_tokens for r in rows], dtype=torch.long)
     position_ids = starts[:, None] + torch.arange(longest_rest)[None, :]
