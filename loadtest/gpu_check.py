@@ -51,6 +51,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from loadtest import bench, limit
+from loadtest.report import cell
 from loadtest.server import RunningServer, start_server
 from loadtest.workload import HH_TUNING_ROWS, PairSet, hh_data_path, hh_pairs, write_request_lines
 from models.data import PreferencePair, RowRange, read_preferences
@@ -675,14 +676,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _f(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def markdown(results: dict[str, Any]) -> str:
     env = results["environment"]
     lines = [
@@ -706,15 +699,15 @@ def markdown(results: dict[str, Any]) -> str:
         gpu = summary.get("gpu") or {}
         server_mib = (gpu.get("process_memory_mib") or {}).get(str(service.get("server_pid")))
         lines.append(
-            f"| {name} | {record.get('dtype', '-')} | {_f(best.get('pairs_per_s'))} | "
-            f"{best.get('batch_size', '-')} x {best.get('workers', '-')} | {_f(lim.get('token_budget'))} | "
-            f"{_f(summary.get('saturation_pairs_per_s'))} ({summary.get('saturation_point', '-')}) | "
-            f"{_f(summary.get('saturation_vs_limit'), 2)} | {_f(summary.get('dynamic_vs_off'), 2)} "
-            f"({_f(summary.get('dynamic_pairs_per_s'))} / {_f(summary.get('batching_off_pairs_per_s'))}) | "
-            f"{_f(summary.get('p99_ms_at_70pct'))} | {_f(summary.get('padding_efficiency'), 2)} | "
-            f"{_f(summary.get('mean_batch_size'))} | {_f(gpu.get('utilization_pct_mean'))} / "
-            f"{_f(gpu.get('utilization_pct_max'))} | {_f(server_mib, 0)} | "
-            f"{_f(lim.get('torch_cuda_max_allocated_gib'), 2)} |"
+            f"| {name} | {record.get('dtype', '-')} | {cell(best.get('pairs_per_s'))} | "
+            f"{best.get('batch_size', '-')} x {best.get('workers', '-')} | {cell(lim.get('token_budget'))} | "
+            f"{cell(summary.get('saturation_pairs_per_s'))} ({summary.get('saturation_point', '-')}) | "
+            f"{cell(summary.get('saturation_vs_limit'), 2)} | {cell(summary.get('dynamic_vs_off'), 2)} "
+            f"({cell(summary.get('dynamic_pairs_per_s'))} / {cell(summary.get('batching_off_pairs_per_s'))}) | "
+            f"{cell(summary.get('p99_ms_at_70pct'))} | {cell(summary.get('padding_efficiency'), 2)} | "
+            f"{cell(summary.get('mean_batch_size'))} | {cell(gpu.get('utilization_pct_mean'))} / "
+            f"{cell(gpu.get('utilization_pct_max'))} | {cell(server_mib, 0)} | "
+            f"{cell(lim.get('torch_cuda_max_allocated_gib'), 2)} |"
         )
     lines += [
         "",
@@ -725,9 +718,9 @@ def markdown(results: dict[str, Any]) -> str:
     for model, section in results["precision"].items():
         for name, variant in (section.get("variants") or {}).items():
             lines.append(
-                f"| {model} | {name} | {variant['attention']} | {_f(variant['sequences_per_s'])} | "
-                f"{_f(variant['winner_agreement_vs_fp32'], 4)} | {_f(variant['max_abs_diff_vs_fp32'], 5)} | "
-                f"{_f(variant['max_abs_diff_vs_sdpa_same_dtype'], 5)} |"
+                f"| {model} | {name} | {variant['attention']} | {cell(variant['sequences_per_s'])} | "
+                f"{cell(variant['winner_agreement_vs_fp32'], 4)} | {cell(variant['max_abs_diff_vs_fp32'], 5)} | "
+                f"{cell(variant['max_abs_diff_vs_sdpa_same_dtype'], 5)} |"
             )
     shared = results.get("shared_prompts") or {}
     lines.append("")
@@ -735,8 +728,8 @@ def markdown(results: dict[str, Any]) -> str:
         rates = shared.get("pairs_per_s") or {}
         lines.append(
             f"Shared-prompt groups ({shared['model']}, groups of {shared['group_size']}): on "
-            f"{_f(rates.get('on'))} pairs/s, off {_f(rates.get('off'))} pairs/s, on / off "
-            f"{_f(shared.get('on_vs_off'), 2)}."
+            f"{cell(rates.get('on'))} pairs/s, off {cell(rates.get('off'))} pairs/s, on / off "
+            f"{cell(shared.get('on_vs_off'), 2)}."
         )
     else:
         lines.append(f"Shared-prompt groups: not available ({shared.get('reason', 'not measured')}).")
@@ -744,7 +737,7 @@ def markdown(results: dict[str, Any]) -> str:
     for row in results.get("targets", []):
         verdict = "n/a" if row["passed"] is None else ("pass" if row["passed"] else "**MISS**")
         lines.append(
-            f"| {row['target']} | {_f(row['measured'], 3)} | >= {row['bound']} | {verdict} | {row['detail']} |"
+            f"| {row['target']} | {cell(row['measured'], 3)} | >= {row['bound']} | {verdict} | {row['detail']} |"
         )
     if results["errors"]:
         lines += ["", "Sections that failed:", ""]

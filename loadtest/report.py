@@ -214,7 +214,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- markdown
 
 
-def _f(value: Any, digits: int = 1) -> str:
+def cell(value: Any, digits: int = 1) -> str:
+    """A table cell: "-" for a missing figure, a float to `digits` decimals, anything else as str()."""
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -258,7 +259,7 @@ def markdown(results: dict[str, Any]) -> str:
         verdict = {True: "pass", False: "**MISS**", None: "n/a"}[t["passed"]]
         sign = ">=" if t["at_least"] else "<="
         lines.append(
-            f"| {t['target']} | {_f(t['measured'], 2)} | {sign} {_f(t['bound'], 2)} | {verdict} | {t['detail']} |"
+            f"| {t['target']} | {cell(t['measured'], 2)} | {sign} {cell(t['bound'], 2)} | {verdict} | {t['detail']} |"
         )
     lines += [
         "",
@@ -300,7 +301,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{k.removeprefix('RMSERVE_').lower()}={v}" for k, v in settings.items() if k not in _UNSHOWN_SETTINGS
             )
             lines.append(
-                f"| {name} | {_f(medians.get('hh', {}).get(name))} | {_f(medians.get('short', {}).get(name))} "
+                f"| {name} | {cell(medians.get('hh', {}).get(name))} | {cell(medians.get('short', {}).get(name))} "
                 f"| {shown} |"
             )
     lines += [
@@ -315,11 +316,12 @@ def markdown(results: dict[str, Any]) -> str:
         lat = p.get("latency_ms") or {}
         health = p.get("health_latency_ms") or {}
         lines.append(
-            f"| {design} | {scenario} | {p['throughput_pairs_per_s']:.1f} | {_f(p.get('server_pairs_run_per_s'))} "
-            f"| {_f(lat.get('p50'))} | "
-            f"{_f(lat.get('p95'))} | {_f(lat.get('p99'))} | {p['rejected']} | {p['failed']} | "
-            f"{_f(p.get('padding_efficiency'), 2)} | {_f(p.get('mean_batch_size'))} | "
-            f"{_f(p.get('server_cpu_s_per_1k_pairs'), 2)} | {p['loadgen_cpu_share']:.2f} | {_f(health.get('p99'))} |"
+            f"| {design} | {scenario} | {p['throughput_pairs_per_s']:.1f} | {cell(p.get('server_pairs_run_per_s'))} "
+            f"| {cell(lat.get('p50'))} | "
+            f"{cell(lat.get('p95'))} | {cell(lat.get('p99'))} | {p['rejected']} | {p['failed']} | "
+            f"{cell(p.get('padding_efficiency'), 2)} | {cell(p.get('mean_batch_size'))} | "
+            f"{cell(p.get('server_cpu_s_per_1k_pairs'), 2)} | {p['loadgen_cpu_share']:.2f} | "
+            f"{cell(health.get('p99'))} |"
         )
     for variant, record in (results.get("exports") or {}).items():
         gate = record.get("int8_gate")
