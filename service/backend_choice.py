@@ -11,8 +11,11 @@ Otherwise (`auto`, the default) the choice runs in three steps:
    Without bf16 units bf16 is emulated (slower than fp32), so it is never a candidate there.
 2. **The fidelity gate** (`models.fidelity`) for every reduced precision: a candidate whose export
    recorded a failed gate in the model card is left out, and the rest are checked again on the card's
-   reference pairs (their fp32 scores, against every two of them). A precision that fails is never
-   chosen automatically; one chosen explicitly is served with a warning.
+   reference pairs (their fp32 scores, every two of them compared: `reference_fidelity_report`, which
+   judges Spearman only from `MIN_SCORES_FOR_SPEARMAN` scores on; over a card's handful it measures
+   near-ties, not fidelity). A precision that fails is never chosen automatically; one chosen explicitly
+   is served with a warning. Every start-up report, with the criteria it was judged by, goes to the log
+   and `/v1/models`.
 3. **A short measurement** (`choice_budget_s`, interleaved rounds so that a noisy neighbour hurts every
    candidate alike): pairs per second of one short pair and one batch of eight longer ones. The fastest
    fp32 candidate is the baseline; a reduced precision is chosen only when it is at least
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.cpu_features import CpuFeatures, detect_cpu_features
-from models.fidelity import FidelityReport, all_comparisons, fidelity_report
+from models.fidelity import FidelityReport, reference_fidelity_report
 from models.folder import ModelFolder, ModelLoadError
 from models.formatting import EncodedPair, PairFormatter
 from models.heads import RewardHead
@@ -260,7 +263,8 @@ def startup_fidelity(
 ) -> FidelityReport | str:
     """The gate for `candidate` on the card's reference pairs (every two of them compared), against the
     fp32 scores the card stores, else against `fp32_score` on the built-in reference prompts. Returns
-    the report, or why none could be made."""
+    the report (`reference_fidelity_report`: with fewer than `MIN_SCORES_FOR_SPEARMAN` scores, judged by
+    agreement above the margin alone, Spearman reported), or why none could be made."""
     import numpy as np
 
     card = folder.card
@@ -281,7 +285,7 @@ def startup_fidelity(
     if len(encoded) < 2:
         return "no fp32 reference scores to check it against (the card has no fp32 reference pairs)"
     got = np.asarray(score(encoded), dtype=np.float64).reshape(-1)
-    return fidelity_report(candidate.dtype, np.asarray(expected), got, all_comparisons(len(encoded)))
+    return reference_fidelity_report(candidate.dtype, np.asarray(expected), got)
 
 
 def measure_pairs_per_s(
@@ -395,6 +399,8 @@ def choose_backend(
                     logger.warning("%s set explicitly, served although: %s", candidate.label, why)
                 if not isinstance(report, str):
                     choice.fidelity[candidate.label] = report.to_dict()
+                    if report.passed:
+                        logger.info("%s at start-up: %s", candidate.label, report.summary())
             elif fp32_backend is None and candidate.dtype == "fp32":
                 fp32_backend = backend
             usable.append(candidate)

@@ -4,6 +4,7 @@ and real start-ups on the trained default model's ONNX export (OpenVINO and onnx
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,18 @@ import pytest
 
 from models.card import ReferencePair, read_card, write_card
 from models.cpu_features import parse_cpuinfo
-from models.fidelity import all_comparisons, fidelity_report, preference_comparisons
+from models.fidelity import (
+    MIN_SCORES_FOR_SPEARMAN,
+    MIN_SPEARMAN,
+    NEAR_TIE_FRACTION,
+    all_comparisons,
+    fidelity_report,
+    preference_comparisons,
+    reference_fidelity_report,
+    spearman,
+)
 from models.folder import ModelFolder, ModelLoadError, build_formatter, inspect_model_folder, load_tokenizer
+from models.formatting import EncodedPair
 from service.backend_choice import (
     Candidate,
     choose_backend,
@@ -116,6 +127,138 @@ def test_the_gate_ignores_near_ties_and_counts_decisive_flips() -> None:
     failed = fidelity_report("int8", fp32_pairs, flipped, preference_comparisons(200))
     assert failed.decisive == 200 and failed.agreement_above_margin == 0.99 and not failed.passed
     assert failed.flipped_margins_std == pytest.approx((200 / fp32_pairs.std(),) * 2)
+
+
+def _reversed_within(fp32: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """`fp32` with the order of the scores at `members` reversed (the lowest takes the highest's score)."""
+    ordered = members[np.argsort(fp32[members])]
+    reduced = fp32.copy()
+    reduced[ordered] = fp32[ordered[::-1]]
+    return reduced
+
+
+def _clustered(items: int, cluster: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """fp32 scores in clusters of `cluster` near-ties (spread over 0.1% of the unit gap between clusters,
+    far under the 5%-of-std margin), and a reduced precision that reverses the order inside every cluster
+    and keeps every other comparison."""
+    rng = np.random.default_rng(seed)
+    centers = np.repeat(np.arange(-(-items // cluster), dtype=np.float64), cluster)[:items]
+    fp32 = centers + rng.uniform(0.0, 1e-3, items)
+    reduced = fp32
+    for center in np.unique(centers):
+        reduced = _reversed_within(reduced, np.flatnonzero(centers == center))
+    return fp32, reduced
+
+
+def _neighbour_swap_cost(items: int) -> float:
+    """What swapping two neighbouring scores of `items` distinct ones costs Spearman."""
+    scores = np.arange(items, dtype=np.float64)
+    swapped = scores.copy()
+    swapped[[3, 4]] = swapped[[4, 3]]
+    return 1.0 - spearman(scores, swapped)
+
+
+def test_min_scores_for_spearman_is_where_one_near_tie_swap_stops_deciding_the_verdict() -> None:
+    # From the threshold on one swap of two neighbours costs Spearman at most a tenth of what the bound
+    # allows, one score fewer more than that; over eight scores it costs some 48 times the allowance.
+    allowance = 1.0 - MIN_SPEARMAN
+    assert (
+        _neighbour_swap_cost(MIN_SCORES_FOR_SPEARMAN)
+        <= allowance / 10
+        < _neighbour_swap_cost(MIN_SCORES_FOR_SPEARMAN - 1)
+    )
+    assert _neighbour_swap_cost(8) > 40 * allowance
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_start_up_check_passes_near_ties_that_a_candidate_reorders(seed: int) -> None:
+    # A card's handful of reference scores: four spread (at least 0.5 apart), four near-tied at the
+    # head's floor; the candidate reverses the near-ties' order and keeps every decisive comparison.
+    rng = np.random.default_rng(seed)
+    spread = np.sort(rng.uniform(0.0, 1.0, 4)) + 1.5 * np.arange(4)
+    floor = spread.min() - 3.0 + rng.uniform(0.0, 2e-3, 4)
+    fp32 = rng.permutation(np.concatenate([spread, floor]))
+    reduced = _reversed_within(fp32, np.flatnonzero(fp32 < spread.min()))
+    export_rule = fidelity_report("bf16", fp32, reduced, all_comparisons(8))
+    assert export_rule.agreement_above_margin == 1.0 and export_rule.spearman < MIN_SPEARMAN
+    assert not export_rule.passed  # the full rule over eight scores refuses it: the defect of issue 19
+    report = reference_fidelity_report("bf16", fp32, reduced)
+    assert report.passed and not report.spearman_judged and report.spearman == export_rule.spearman
+    assert report.near_tie_flips == 6 and report.decisive == 28 - 6
+    assert report.to_dict()["spearman_judged"] is False and report.to_dict()["passed"] is True
+    assert "passes" in report.summary() and "reported, not judged: 8 scores" in report.summary()
+
+
+def test_the_start_up_check_fails_a_candidate_that_flips_a_decisive_comparison() -> None:
+    rng = np.random.default_rng(7)
+    fp32 = rng.normal(0.0, 2.0, 8)
+    margin = NEAR_TIE_FRACTION * fp32.std()
+    # The two closest scores that are still more than the margin apart swap places; nothing else moves.
+    a, b = min(
+        ((i, j) for i, j in all_comparisons(8) if abs(fp32[i] - fp32[j]) > margin),
+        key=lambda ij: abs(fp32[ij[0]] - fp32[ij[1]]),
+    )
+    reduced = fp32.copy()
+    reduced[[a, b]] = fp32[[b, a]]
+    report = reference_fidelity_report("bf16", fp32, reduced)
+    assert not report.passed and report.agreement_above_margin < 1.0 and not report.spearman_judged
+    assert report.flipped_margins_std[-1] > NEAR_TIE_FRACTION
+    assert "FAILS" in report.summary()
+
+
+def test_a_big_reference_set_is_still_judged_by_spearman() -> None:
+    # Near-tie reversals in clusters of four: with one score fewer than the threshold they are reported;
+    # from the threshold on Spearman is judged, and what they cost it fails the candidate.
+    for items, judged in ((MIN_SCORES_FOR_SPEARMAN - 1, False), (MIN_SCORES_FOR_SPEARMAN, True), (200, True)):
+        fp32, reduced = _clustered(items, cluster=4, seed=items)
+        report = reference_fidelity_report("bf16", fp32, reduced)
+        assert report.agreement_above_margin == 1.0 and report.decisive > 0 and report.near_tie_flips > 0
+        assert report.spearman < MIN_SPEARMAN
+        assert report.spearman_judged is judged and report.passed is not judged, items
+    # A big set whose only reordering is one swap of near-tied neighbours passes, Spearman judged.
+    fp32, _ = _clustered(400, cluster=4, seed=3)
+    lowest = np.argsort(fp32)[:2]
+    report = reference_fidelity_report("bf16", fp32, _reversed_within(fp32, lowest))
+    assert report.spearman_judged and report.near_tie_flips == 1 and report.passed
+
+
+class _ByResponse:
+    """A formatter stub: one token, the response's index in `responses` (startup_fidelity only encodes)."""
+
+    max_length = 512
+
+    def __init__(self, responses: list[str]) -> None:
+        self.index = {response: i for i, response in enumerate(responses)}
+
+    def encode(self, prompt: object, response: str) -> EncodedPair:
+        return EncodedPair((self.index[response],), None, False)
+
+
+def _scorer(scores: np.ndarray) -> Callable[[Sequence[EncodedPair]], np.ndarray]:
+    return lambda items: scores[[item.input_ids[0] for item in items]]
+
+
+def test_startup_fidelity_judges_the_cards_reference_pairs_by_the_start_up_rule() -> None:
+    from models.card import ModelCard
+
+    rng = np.random.default_rng(11)
+    fp32 = np.concatenate([np.sort(rng.uniform(0.0, 1.0, 4)) + 1.5 * np.arange(4), -4.0 + rng.uniform(0, 0.01, 4)])
+    responses = [f"response {i}" for i in range(len(fp32))]
+    pairs = [ReferencePair(prompt="p", response=r, score=float(s)) for r, s in zip(responses, fp32, strict=True)]
+    path = Path("/models/rm")
+    folder = ModelFolder(path, {}, "encoder", (), path / "model.onnx", ModelCard(name="rm", reference_pairs=pairs))
+    formatter = _ByResponse(responses)
+    bf16 = Candidate("openvino", "bf16")
+
+    near_ties_reversed = _reversed_within(fp32, np.arange(4, 8))
+    report = startup_fidelity(folder, formatter, bf16, _scorer(near_ties_reversed), None)  # type: ignore[arg-type]
+    assert not isinstance(report, str)
+    assert report.passed and report.near_tie_flips == 6 and report.spearman < MIN_SPEARMAN
+    top, bottom = int(np.argmax(fp32)), int(np.argmin(fp32))
+    decisive_flip = fp32.copy()
+    decisive_flip[[top, bottom]] = fp32[[bottom, top]]
+    report = startup_fidelity(folder, formatter, bf16, _scorer(decisive_flip), None)  # type: ignore[arg-type]
+    assert not isinstance(report, str) and not report.passed and report.agreement_above_margin < 1.0
 
 
 @pytest.fixture(scope="module")
