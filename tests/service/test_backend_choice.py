@@ -277,26 +277,13 @@ def _copy_with_fidelity(source: Path, target: Path, bf16_record: dict[str, objec
     return target
 
 
-def _keep_well_separated_references(folder: Path, min_gap: float = 0.5) -> None:
-    """Keep only reference pairs whose fp32 scores lie at least `min_gap` apart. The default model's
-    rejected references sit at its head's floor, within 0.003 std of each other: bf16 may swap them, and
-    Spearman over a handful of scores counts such a swap, so whether bf16 passes the start-up check would be
-    this model's near-ties' business, not the choice's that the test is about."""
-    card = read_card(folder)
-    assert card is not None
-    kept: list[ReferencePair] = []
-    for pair in sorted(card.reference_pairs, key=lambda p: p.score):
-        if not kept or pair.score - kept[-1].score >= min_gap:
-            kept.append(pair)
-    assert len(kept) >= 3
-    write_card(folder, card.model_copy(update={"reference_pairs": kept}))
-
-
 def test_on_amx_untimed_bf16_is_chosen_when_it_passes_and_not_when_it_fails(
     default_onnx_dir: Path, tmp_path: Path
 ) -> None:
+    # The card's own reference pairs, near-ties included: four of its eight scores sit at the head's floor
+    # within the margin of one another, and bf16 may tie or reorder them; the start-up check judges eight
+    # scores by agreement above the margin and reports Spearman.
     passing = _copy_with_fidelity(default_onnx_dir, tmp_path / "no-record", None)
-    _keep_well_separated_references(passing)
     settings = Settings(dtype="auto", choice_budget_s=0, workers=1)
     folder = inspect_model_folder(passing)
     tokenizer = load_tokenizer(folder)
@@ -304,7 +291,9 @@ def test_on_amx_untimed_bf16_is_chosen_when_it_passes_and_not_when_it_fails(
     backend, choice = choose_backend(settings, folder, tokenizer, formatter, features=AMX)
     try:
         assert (backend.name, choice.mode) == ("openvino", "auto")
-        assert choice.fidelity["openvino bf16"]["passed"] is True
+        judged = choice.fidelity["openvino bf16"]
+        assert judged["passed"] is True and judged["scores"] < MIN_SCORES_FOR_SPEARMAN
+        assert judged["spearman_judged"] is False and judged["agreement_above_margin"] == 1.0
         assert "bf16 first on AMX" in choice.reason
     finally:
         backend.close()
