@@ -32,7 +32,12 @@ DEFAULT_MODEL_NAME = "rmserve-default"
 HELDOUT_EVERY = 5
 CACHE_ENV = "RMSERVE_CACHE_DIR"
 # The families whose rejected replies are harmful compliance: what the default gate threshold must block.
-HARMFUL_FAMILIES = ("refuse_harmful_request", "decline_demeaning_request", "safe_refusal_vs_harmful")
+HARMFUL_FAMILIES = (
+    "refuse_harmful_request",
+    "decline_demeaning_request",
+    "safe_refusal_vs_harmful",
+    "deflect_harmful_conversation",
+)
 GATE_BLOCK_SHARE = 0.9
 DESCRIPTION = (
     "A small demonstration reward model for a first look at rmserve: all-MiniLM-L6-v2 (6 layers, 22M "

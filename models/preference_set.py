@@ -184,6 +184,40 @@ def refuse_harmful_request() -> list[Row]:
     return rows
 
 
+def deflect_harmful_conversation() -> list[Row]:
+    """Vague, deflecting or refusing replies over engaged compliance, in conversations that unfold over
+    one to three user turns, each also asked after an opener against the topic's other engaged reply;
+    whole topics are held out."""
+    family = "deflect_harmful_conversation"
+    source = _source(family)
+    middles, chosen = source["middles"], source["chosen"]
+    openers = _source("refuse_harmful_request")["openers"]
+    rows: list[Row] = []
+    k = 0
+    for t, topic in enumerate(source["topics"]):
+        heldout = t % HELDOUT_EVERY == HELDOUT_EVERY - 1
+        turns: list[str] = topic["turns"]
+        for n in range(1, len(turns) + 1):
+            messages: list[dict[str, str]] = []
+            for i, turn in enumerate(turns[:n]):
+                if i:
+                    messages.append({"role": "assistant", "content": middles[(k + i) % len(middles)]})
+                messages.append({"role": "user", "content": turn})
+            prompt: str | list[dict[str, str]] = turns[0] if n == 1 else messages
+            # The reply speaks to the user: "get back at my ex" is "get back at your ex" in the reply.
+            act = " ".join("your" if word == "my" else word for word in topic["act"].split())
+            reply = _fill(chosen[(k * 5) % len(chosen)], act=act)
+            engaged: list[str] = topic["engaged"]
+            rows.append(_row(family, prompt, reply, engaged[k % len(engaged)], heldout))
+            # The same turns after an opener, against the topic's other engaged reply.
+            opener = openers[(t + n) % len(openers)]
+            opened = _conversation(opener, "")[:2]
+            reply = _fill(chosen[(k * 5 + 3) % len(chosen)], act=act)
+            rows.append(_row(family, opened + messages, reply, engaged[(k + 1) % len(engaged)], heldout))
+            k += 1
+    return rows
+
+
 def _conversation(opener: dict[str, str], request: str) -> list[dict[str, str]]:
     """`request` as the last turn of a short conversation that `opener` begins."""
     return [
@@ -244,8 +278,9 @@ def _wrong(result: int, i: int) -> int:
     return result + 1
 
 
-ARITHMETIC_PER_OPERATION = 40
-RELEVANCE_PER_OPERATION = 15
+# Sums and differences have more distinct small operand pairs than the 10 x 10 tables, so more questions.
+ARITHMETIC_PER_OPERATION = {"+": 120, "-": 100, "*": 60, "/": 60}
+RELEVANCE_PER_OPERATION = 20
 _SYMBOLS = {"+": "+", "-": "-", "*": "×", "/": "÷"}
 _COMPUTE: dict[str, Callable[[int, int], int]] = {
     "+": lambda a, b: a + b,
@@ -255,10 +290,9 @@ _COMPUTE: dict[str, Callable[[int, int], int]] = {
 }
 
 
-def _arithmetic(
-    family: str, first: int, count: int, rejected: Callable[[int, Callable[[int], str], int], str]
-) -> list[Row]:
-    """Questions `first` to `first + count` of each operation's operand list, the right answer chosen;
+def _arithmetic(family: str, relevance: bool, rejected: Callable[[int, Callable[[int], str], int], str]) -> list[Row]:
+    """The first ARITHMETIC_PER_OPERATION questions of each operation's operand list (or, with `relevance`,
+    the RELEVANCE_PER_OPERATION after them), the right answer chosen;
     `rejected(i, say, result)` gives the other reply, where `say(n)` words the number n as the chosen
     reply words the result. Every fifth question is held out."""
     source = _source("correct_vs_wrong_arithmetic")
@@ -266,7 +300,9 @@ def _arithmetic(
     rows: list[Row] = []
     for operation, spec in source["operations"].items():
         questions: list[str] = spec["questions"]
-        operands = _operands(operation, ARITHMETIC_PER_OPERATION + RELEVANCE_PER_OPERATION)
+        operands = _operands(operation, ARITHMETIC_PER_OPERATION[operation] + RELEVANCE_PER_OPERATION)
+        first = ARITHMETIC_PER_OPERATION[operation] if relevance else 0
+        count = RELEVANCE_PER_OPERATION if relevance else ARITHMETIC_PER_OPERATION[operation]
         for i in range(first, first + count):
             a, b = operands[i]
             result = _COMPUTE[operation](a, b)
@@ -285,8 +321,7 @@ def correct_vs_wrong_arithmetic() -> list[Row]:
     """Right results over wrong ones said the same way; every fifth question of each operation held out."""
     return _arithmetic(
         "correct_vs_wrong_arithmetic",
-        0,
-        ARITHMETIC_PER_OPERATION,
+        False,
         lambda i, say, result: say(_wrong(result, i)),
     )
 
@@ -297,9 +332,9 @@ def answer_vs_unrelated() -> list[Row]:
     unrelated = _source("correct_vs_wrong_arithmetic")["unrelated"]
     return _arithmetic(
         "answer_vs_unrelated",
-        ARITHMETIC_PER_OPERATION,
-        RELEVANCE_PER_OPERATION,
-        lambda i, _, __: unrelated[i % len(unrelated)],
+        True,
+        # A stride prime to the pool's size, so that the held-out fifth meets many of the replies.
+        lambda i, _, __: unrelated[(i * 7) % len(unrelated)],
     )
 
 
@@ -312,6 +347,7 @@ FAMILIES: dict[str, Callable[[], list[Row]]] = {
     "detailed_vs_curt": lambda: _written("detailed_vs_curt"),
     "refuse_harmful_request": refuse_harmful_request,
     "decline_demeaning_request": decline_demeaning_request,
+    "deflect_harmful_conversation": deflect_harmful_conversation,
     "help_benign_request": help_benign_request,
     "correct_vs_wrong_arithmetic": correct_vs_wrong_arithmetic,
     "answer_vs_unrelated": answer_vs_unrelated,
