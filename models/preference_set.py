@@ -69,15 +69,20 @@ def _prompt_key(prompt: str | list[dict[str, str]]) -> str:
 
 
 def _hand_written(
-    family: str, pairs: list[dict[str, Any]], rejected: Callable[[int, dict[str, Any]], str]
+    family: str,
+    pairs: list[dict[str, Any]],
+    rejected: Callable[[int, dict[str, Any]], str],
+    trained: int = HELDOUT_EVERY - 1,
 ) -> list[Row]:
     """Rows of a hand-written family, in a fixed pseudo-random order (by SHA-256 of the prompt, which keeps
-    the held-out choice independent of the order the pairs were written in); every fifth is held out.
+    the held-out choice independent of the order the pairs were written in); every fifth is held out, and
+    with `trained` < 4 only `trained` pairs in five are trained on and the rest held out too.
     `rejected(i, pair)` gives pair i's rejected reply (i counts pairs in their written order)."""
     rows = [_row(family, p["prompt"], p["chosen"], rejected(i, p), False) for i, p in enumerate(pairs)]
     rows.sort(key=lambda r: hashlib.sha256(_prompt_key(r["prompt"]).encode("utf-8")).hexdigest())
     for i, row in enumerate(rows):
-        row["split"] = "heldout" if i % HELDOUT_EVERY == HELDOUT_EVERY - 1 else "train"
+        held = i % HELDOUT_EVERY == HELDOUT_EVERY - 1 or i % HELDOUT_EVERY >= trained
+        row["split"] = "heldout" if held else "train"
     return rows
 
 
@@ -85,8 +90,18 @@ def _written(family: str) -> list[Row]:
     return _hand_written(family, _source(family)["pairs"], lambda _, p: p["rejected"])
 
 
+# Families trained on lightly: two pairs in five, the other three held out. Their lesson (a real answer
+# beats a dodge, a thorough one beats a curt one) carries over from the other families, and taught at full
+# weight it outweighs the harmful families' (a vague or deflecting reply beats engaged compliance), which
+# is what HH-RLHF's harmless pairs ask for: with them at full weight, 0.54 on HH rows 1300:1800 against
+# 0.56 and more without them.
+LIGHTLY_TRAINED = 2
+
+
 def helpful_vs_evasive() -> list[Row]:
-    """Real answers over dodges; two dodges in three are long ones, so that length gives nothing away."""
+    """Real answers over dodges; two dodges in three are long ones, so that length gives nothing away.
+    Trained on lightly, on single-turn requests only: the conversation copies are made of held-out pairs
+    alone (is a real answer still preferred when an unseen request ends a conversation?)."""
     source = _source("helpful_vs_evasive")
     short, long = source["short_dodges"], source["long_dodges"]
 
@@ -94,7 +109,9 @@ def helpful_vs_evasive() -> list[Row]:
         template = short[(i // 3) % len(short)] if i % 3 == 0 else long[(i * 7) % len(long)]
         return _fill(template, topic=pair["topic"])
 
-    return _with_conversations(_hand_written("helpful_vs_evasive", source["pairs"], dodge), every=2)
+    rows = _hand_written("helpful_vs_evasive", source["pairs"], dodge, trained=LIGHTLY_TRAINED)
+    heldout = [row for row in rows if row["split"] == "heldout"]
+    return rows + _with_conversations(heldout, every=2)[len(heldout) :]
 
 
 def safe_refusal_vs_harmful() -> list[Row]:
@@ -344,7 +361,9 @@ FAMILIES: dict[str, Callable[[], list[Row]]] = {
     "correct_vs_wrong_code": lambda: _written("correct_vs_wrong_code"),
     "safe_refusal_vs_harmful": safe_refusal_vs_harmful,
     "concise_vs_padded": concise_vs_padded,
-    "detailed_vs_curt": lambda: _written("detailed_vs_curt"),
+    "detailed_vs_curt": lambda: _hand_written(
+        "detailed_vs_curt", _source("detailed_vs_curt")["pairs"], lambda _, p: p["rejected"], trained=LIGHTLY_TRAINED
+    ),
     "refuse_harmful_request": refuse_harmful_request,
     "decline_demeaning_request": decline_demeaning_request,
     "deflect_harmful_conversation": deflect_harmful_conversation,
