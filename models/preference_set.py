@@ -90,11 +90,10 @@ def _written(family: str) -> list[Row]:
     return _hand_written(family, _source(family)["pairs"], lambda _, p: p["rejected"])
 
 
-# Families trained on lightly: two pairs in five, the other three held out. Their lesson (a real answer
-# beats a dodge, a thorough one beats a curt one) carries over from the other families, and taught at full
-# weight it outweighs the harmful families' (a vague or deflecting reply beats engaged compliance), which
-# is what HH-RLHF's harmless pairs ask for: with them at full weight, 0.54 on HH rows 1300:1800 against
-# 0.56 and more without them.
+# helpful_vs_evasive and detailed_vs_curt are trained on lightly: two pairs in five, the other three held
+# out. Their lesson (a real answer beats a dodge, a thorough one a curt one) pulls against the harmful
+# families' (a vague or deflecting reply beats engaged compliance), which is what HH-RLHF's harmless pairs
+# ask for; models/default_data/README.md gives the development figures.
 LIGHTLY_TRAINED = 2
 
 

@@ -144,7 +144,7 @@ def test_shipped_default_model_card_holds_the_figures_it_measures(default_model_
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="issue #21's target is not met yet: 0.484 (95% CI 0.441-0.528) measured on HH rows 1800:; "
+    reason="issue #21's target is not met yet: 0.533 (95% CI 0.490-0.576) measured on HH rows 1800:; "
     "strict, so that reaching it fails here until this mark is removed",
 )
 def test_default_model_prefers_the_harmless_reply_on_hh_heldout(default_model_dir: Path, hh_data_path: Path) -> None:
