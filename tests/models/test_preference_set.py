@@ -27,10 +27,14 @@ def test_every_family_holds_out_about_a_fifth(rows: list[dict]) -> None:
     for row in rows:
         counts[row["category"]][row["split"] == "heldout"] += 1
     assert set(counts) == set(preference_set.FAMILIES)
-    lightly_trained = {"helpful_vs_evasive", "detailed_vs_curt"}  # two pairs in five trained on
+    lightly_trained = {"helpful_vs_evasive", "detailed_vs_curt"}  # LIGHTLY_TRAINED pairs in five trained on
+    light_share = 1 - preference_set.LIGHTLY_TRAINED / preference_set.HELDOUT_EVERY
     for family, (train, heldout) in counts.items():
         share = heldout / (train + heldout)
-        assert 0.55 <= share <= 0.7 if family in lightly_trained else 0.15 <= share <= 0.25, family
+        if family in lightly_trained:
+            assert train > 0 and abs(share - light_share) <= 0.1, family
+        else:
+            assert 0.15 <= share <= 0.25, family
     assert len(rows) >= 1100
 
 
