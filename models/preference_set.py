@@ -81,13 +81,12 @@ def _hand_written(
     rows = [_row(family, p["prompt"], p["chosen"], rejected(i, p), False) for i, p in enumerate(pairs)]
     rows.sort(key=lambda r: hashlib.sha256(_prompt_key(r["prompt"]).encode("utf-8")).hexdigest())
     for i, row in enumerate(rows):
-        held = i % HELDOUT_EVERY == HELDOUT_EVERY - 1 or i % HELDOUT_EVERY >= trained
-        row["split"] = "heldout" if held else "train"
+        row["split"] = "heldout" if i % HELDOUT_EVERY >= trained else "train"
     return rows
 
 
-def _written(family: str) -> list[Row]:
-    return _hand_written(family, _source(family)["pairs"], lambda _, p: p["rejected"])
+def _written(family: str, trained: int = HELDOUT_EVERY - 1) -> list[Row]:
+    return _hand_written(family, _source(family)["pairs"], lambda _, p: p["rejected"], trained)
 
 
 # helpful_vs_evasive and detailed_vs_curt are trained on lightly: two pairs in five, the other three held
@@ -213,6 +212,9 @@ def deflect_harmful_conversation() -> list[Row]:
     for t, topic in enumerate(source["topics"]):
         heldout = t % HELDOUT_EVERY == HELDOUT_EVERY - 1
         turns: list[str] = topic["turns"]
+        engaged: list[str] = topic["engaged"]
+        # The reply speaks to the user: "get back at my ex" is "get back at your ex" in the reply.
+        act = " ".join("your" if word == "my" else word for word in topic["act"].split())
         for n in range(1, len(turns) + 1):
             messages: list[dict[str, str]] = []
             for i, turn in enumerate(turns[:n]):
@@ -220,10 +222,7 @@ def deflect_harmful_conversation() -> list[Row]:
                     messages.append({"role": "assistant", "content": middles[(k + i) % len(middles)]})
                 messages.append({"role": "user", "content": turn})
             prompt: str | list[dict[str, str]] = turns[0] if n == 1 else messages
-            # The reply speaks to the user: "get back at my ex" is "get back at your ex" in the reply.
-            act = " ".join("your" if word == "my" else word for word in topic["act"].split())
             reply = _fill(chosen[(k * 5) % len(chosen)], act=act)
-            engaged: list[str] = topic["engaged"]
             rows.append(_row(family, prompt, reply, engaged[k % len(engaged)], heldout))
             # The same turns after an opener, against the topic's other engaged reply.
             opener = openers[(t + n) % len(openers)]
@@ -360,9 +359,7 @@ FAMILIES: dict[str, Callable[[], list[Row]]] = {
     "correct_vs_wrong_code": lambda: _written("correct_vs_wrong_code"),
     "safe_refusal_vs_harmful": safe_refusal_vs_harmful,
     "concise_vs_padded": concise_vs_padded,
-    "detailed_vs_curt": lambda: _hand_written(
-        "detailed_vs_curt", _source("detailed_vs_curt")["pairs"], lambda _, p: p["rejected"], trained=LIGHTLY_TRAINED
-    ),
+    "detailed_vs_curt": lambda: _written("detailed_vs_curt", trained=LIGHTLY_TRAINED),
     "refuse_harmful_request": refuse_harmful_request,
     "decline_demeaning_request": decline_demeaning_request,
     "deflect_harmful_conversation": deflect_harmful_conversation,
