@@ -36,10 +36,12 @@ def _modules(root: Path = REPO_ROOT) -> dict[str, Path]:
     return {_module_name(path, root): path for package in PACKAGES for path in sorted((root / package).rglob("*.py"))}
 
 
-def _imported_names(path: Path, modules: Collection[str] = ()) -> Iterator[str]:
+def _imported_names(path: Path, modules: Collection[str] = (), module_level_only: bool = False) -> Iterator[str]:
     """Every absolute dotted name an import statement of `path` imports: `import a.b` -> a.b;
-    `from a import b` -> a.b when that is one of `modules`, else a."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    `from a import b` -> a.b when that is one of `modules`, else a. With `module_level_only`, only the
+    statements that run when the module is imported (not those inside its functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in _module_level(tree) if module_level_only else ast.walk(tree):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -48,6 +50,14 @@ def _imported_names(path: Path, modules: Collection[str] = ()) -> Iterator[str]:
             for alias in node.names:
                 submodule = f"{node.module}.{alias.name}"
                 yield submodule if submodule in modules else node.module
+
+
+def _module_level(tree: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of `tree` that run when the module is imported: all but the bodies of functions."""
+    for node in ast.iter_child_nodes(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            yield node
+            yield from _module_level(node)
 
 
 @cache
@@ -64,24 +74,10 @@ def import_graph(root: Path = REPO_ROOT) -> dict[str, set[str]]:
     }
 
 
-def _module_level(tree: ast.AST) -> Iterator[ast.AST]:
-    """The nodes of `tree` that run when the module is imported: all but the bodies of functions."""
-    for node in ast.iter_child_nodes(tree):
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            yield node
-            yield from _module_level(node)
-
-
 def third_party_imports(module: str, module_level_only: bool = False) -> set[str]:
     """Top-level names of what `module` imports from outside the project and the standard library (with
     `module_level_only`, the imports that run when it is imported, not those inside its functions)."""
-    path = _modules()[module]
-    if module_level_only:
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        names = [a.name for n in _module_level(tree) if isinstance(n, ast.Import) for a in n.names]
-        names += [n.module for n in _module_level(tree) if isinstance(n, ast.ImportFrom) and n.module]
-    else:
-        names = list(_imported_names(path))
+    names = _imported_names(_modules()[module], module_level_only=module_level_only)
     tops = {name.partition(".")[0] for name in names}
     return {top for top in tops if top not in sys.stdlib_module_names and top not in PACKAGES and top != "__future__"}
 
