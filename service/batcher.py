@@ -5,8 +5,9 @@ hands back one `concurrent.futures.Future` per pair.
 
 - Lanes: each pair queues in one lane (`service.lanes`: interactive, then bulk), each lane a queue of its
   own with its own bounds. `_select_lane` alone decides which lane the next batch comes from: the first
-  lane that has pairs, unless a later lane has waited, unserved, longer than its `max_pass_over_ms` (then
-  that lane), so interactive pairs go first and bulk is never starved.
+  lane that has pairs, unless a later lane has been passed over (a batch of another lane started while it
+  had pairs, and none of its own since) for longer than its `max_pass_over_ms` (then that lane), so
+  interactive pairs go first and bulk is never starved. Time a lane's own batch runs is not passing it over.
 - Admission: `reserve(items, tokens, deadline, lane)` refuses work when the lane, counted in pairs and in
   tokens, would overflow (QueueFull), and when the request is predicted to finish after its deadline
   (DeadlineUnreachable): the tokens queued, reserved and running ahead of it (in its lane and the lanes
@@ -298,7 +299,10 @@ class _LaneQueue:
     queued_tokens: int = 0
     reserved_items: int = 0
     reserved_tokens: int = 0
-    waiting_since: float = 0.0  # monotonic time since which the lane has had pairs and no batch started
+    # Monotonic time since which batches of other lanes have started while this lane had pairs and got none
+    # (None: not passed over). Its own batches running do not count, or a batch longer than the bound would
+    # make the lane overdue the moment it finished, and every interactive pair would wait behind it.
+    passed_over_since: float | None = None
 
 
 @dataclass(eq=False)
@@ -551,7 +555,7 @@ class DynamicBatcher:
                 raise BatcherClosed("the server is shutting down")
             queue = self._lanes[lane]
             if not queue.items:
-                queue.waiting_since = now
+                queue.passed_over_since = None
             queue.items.extend(items)
             queue.queued_items += len(items)
             queue.queued_tokens += sum(item.num_tokens for item in items)
@@ -643,15 +647,28 @@ class DynamicBatcher:
 
     def _select_lane(self, now: float) -> _LaneQueue | None:
         """The lane the next batch comes from (None when every lane is empty): the first lane with pairs,
-        unless a later lane with pairs has gone unserved for longer than its `max_pass_over_ms`; then the
-        one of those that has waited longest. The one place where lanes are ordered."""
+        unless a later lane with pairs has been passed over for longer than its `max_pass_over_ms`; then the
+        one of those passed over longest. The one place where lanes are ordered."""
         waiting = [queue for queue in self._lanes.values() if queue.items]
         if not waiting:
             return None
-        overdue = [q for q in waiting[1:] if (now - q.waiting_since) * 1000.0 >= q.config.max_pass_over_ms]
+        overdue = [
+            (q.passed_over_since, q)
+            for q in waiting[1:]
+            if q.passed_over_since is not None and (now - q.passed_over_since) * 1000.0 >= q.config.max_pass_over_ms
+        ]
         if overdue:
-            return min(overdue, key=lambda q: q.waiting_since)
+            return min(overdue, key=lambda since_queue: since_queue[0])[1]
         return waiting[0]
+
+    def _start_pass_over_clocks(self, served: _LaneQueue, now: float) -> None:
+        """A batch of `served` starts at `now`: its clock stops, and every other lane with pairs is passed over
+        from now on unless it already was."""
+        for queue in self._lanes.values():
+            if queue is served or not queue.items:
+                queue.passed_over_since = None
+            elif queue.passed_over_since is None:
+                queue.passed_over_since = now
 
     def _plan(self, queue: list[_Item], now: float) -> tuple[list[_Item], bool]:
         """The best batch seeded by the oldest pair of `queue`, and whether waiting for more pairs could
@@ -749,7 +766,7 @@ class DynamicBatcher:
                     if item.future.set_running_or_notify_cancel():
                         runnable.append(item)
                 lane.items = [item for item in lane.items if item.queued]
-                lane.waiting_since = now
+                self._start_pass_over_clocks(lane, now)
                 self._report(lane)
                 if runnable:
                     self._busy_since[worker] = now

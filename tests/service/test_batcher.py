@@ -311,6 +311,27 @@ def test_interactive_pairs_run_before_bulk_pairs_queued_earlier() -> None:
     assert [b[0].num_tokens for b in backend.batches] == [10, 30, 30, 20, 20, 20, 20, 20]
 
 
+def test_a_bulk_batch_running_does_not_count_as_passing_bulk_over() -> None:
+    # With no pass-over allowance at all, bulk gets every other batch while interactive pairs wait; but a
+    # bulk batch that has just run, however long it took, was not bulk being passed over, so the pick after
+    # it is an interactive pair's (a bound counted from the lane's last batch start would make bulk overdue
+    # the moment any batch longer than the bound finished, and interactive pairs would wait for all of bulk).
+    backend = BlockingBackend()
+    batcher = DynamicBatcher(backend, config(max_batch_size=1, bulk_max_pass_over_ms=0))
+    backend.gate.clear()
+    batcher.start()
+    try:
+        running = batcher.submit([pair(10, salt=0)], far_deadline(), "bulk")
+        backend.wait_entered(1)
+        bulk = batcher.submit([pair(20, salt=i) for i in range(3)], far_deadline(), "bulk")
+        interactive = batcher.submit([pair(30, salt=i) for i in range(3)], far_deadline(), "interactive")
+        backend.gate.set()
+        results([*running.futures, *bulk.futures, *interactive.futures])
+    finally:
+        batcher.close()
+    assert [b[0].num_tokens for b in backend.batches] == [10, 30, 20, 30, 20, 30, 20]
+
+
 def test_bulk_is_not_starved_by_a_flood_of_interactive_pairs() -> None:
     pass_s, pass_over_ms = 0.01, 200.0
     backend = SleepingBackend(pass_s)
