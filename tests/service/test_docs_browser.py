@@ -115,5 +115,7 @@ def test_try_it_out_on_score_shows_the_servers_scores(docs_page: tuple[Any, list
     assert status.inner_text().strip().startswith("200")
     shown = json.loads(block.locator(".live-responses-table .response-col_description pre").first.inner_text())
     direct = httpx.post(f"{server_url}/v1/score", json=SCORE_BODY).json()
-    assert len(shown["scores"]) == 2 and shown["scores"] == direct["scores"]
+    # The same pairs batched differently (alone, together, beside other traffic) differ in the last float
+    # bits (CI saw 0.0264565237 against 0.0264565143), so the comparison is to fp32 rounding, not bits.
+    assert len(shown["scores"]) == 2 and shown["scores"] == pytest.approx(direct["scores"], rel=1e-5, abs=1e-6)
     assert off_host == []
