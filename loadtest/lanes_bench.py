@@ -237,7 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {f"RMSERVE_{name.upper()}": value for name, _, value in (s.partition("=") for s in args.setting)}
     command = ".venv/bin/python -m loadtest.lanes_bench " + " ".join(sys.argv[1:] if argv is None else argv)
     with start_server(args.model, settings) as server:
-        summary = {"command": command, "model": str(args.model or "embedded default"), **asyncio.run(run(server, args))}
+        info = server.models_info()
+        served = {"backend": info["backend"], "dtype": info["dtype"], "choice": info.get("choice")}
+        summary = {
+            "command": command,
+            "model": str(args.model or "embedded default"),
+            "served": served,
+            **asyncio.run(run(server, args)),
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -93,12 +92,6 @@ def prepare_folders(model: Path, cache: Path) -> dict[str, Path]:
     }
 
 
-def _models_info(server: RunningServer) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{server.url}/v1/models", timeout=10) as response:
-        info: dict[str, Any] = json.loads(response.read())
-    return info
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.model is None:
@@ -130,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder_key, settings = CONFIGURATIONS[name]
             print(f"starting {name} ...", flush=True)
             servers[name] = stack.enter_context(start_server(folders[folder_key], {**common, **settings}))
-            info = _models_info(servers[name])
+            info = servers[name].models_info()
             described[name] = {"backend": info["backend"], "dtype": info["dtype"], "choice": info.get("choice")}
         pids = [server.pid for server in servers.values()]
         for repeat in range(args.repeats):

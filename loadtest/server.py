@@ -12,6 +12,7 @@ Standard library only, so that the load generator can import it and stay light.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -60,6 +61,11 @@ class RunningServer:
 
     def metrics(self) -> dict[str, float]:
         return parse_metrics(http_get(self.url + "/metrics", timeout_s=30.0).decode())
+
+    def models_info(self) -> dict[str, Any]:
+        """The server's /v1/models answer: the folder it serves, its backend, dtype and why (`choice`)."""
+        info: dict[str, Any] = json.loads(http_get(self.url + "/v1/models", timeout_s=10.0))
+        return info
 
     def metric(self, name: str) -> float:
         """One sample of /metrics (`name` with its labels, as exposed), 0.0 when absent."""

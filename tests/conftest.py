@@ -20,10 +20,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# The suite's servers (in-process and child processes) serve fp32, on the first candidate, without timing
-# candidates at start-up: its exactness checks compare scores with torch fp32 at 1e-4, and which backend
-# wins a timed choice depends on the machine. tests/service/test_backend_choice.py tests the auto choice
-# (settings passed explicitly override these).
+# The suite's servers (in-process, and child processes that inherit this environment; the launcher
+# `loadtest.server` passes a child only the RMSERVE_* settings it is given) serve fp32, on the first
+# candidate, without timing candidates at start-up: its exactness checks compare scores with torch fp32
+# at 1e-4, and which backend wins a timed choice depends on the machine. tests/service/test_backend_choice.py
+# tests the auto choice (settings passed explicitly override these).
 os.environ.setdefault("RMSERVE_DTYPE", "fp32")
 os.environ.setdefault("RMSERVE_CHOICE_BUDGET_S", "0")
 

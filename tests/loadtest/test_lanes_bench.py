@@ -20,6 +20,11 @@ def test_lanes_bench_tiny_plan_produces_every_figure(tiny_encoder_dir: Path, tmp
     args += ["--seconds", "2", "--windows", "1", "--warmup-s", "1", "--setting", "profile_budget_s=0"]
     assert lanes_bench.main([*args, "--out", str(out)]) == 0
     summary = json.loads(out.read_text())
+    # The bench's server runs `auto` (the launcher passes no RMSERVE_* setting it was not given), so the
+    # summary says what that start chose and why: a bf16 run and an fp32 run are different measurements.
+    served = summary["served"]
+    assert served["backend"] == served["choice"]["backend"] == "torch"
+    assert served["dtype"] == served["choice"]["dtype"] in ("fp32", "bf16") and served["choice"]["reason"]
     (window,) = summary["windows"]
     assert window["lanes_on"]["statuses"] == {"200": 10}
     assert sum(window["lanes_off"]["statuses"].values()) == 10
