@@ -237,12 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {f"RMSERVE_{name.upper()}": value for name, _, value in (s.partition("=") for s in args.setting)}
     command = ".venv/bin/python -m loadtest.lanes_bench " + " ".join(sys.argv[1:] if argv is None else argv)
     with start_server(args.model, settings) as server:
-        info = server.models_info()
-        served = {"backend": info["backend"], "dtype": info["dtype"], "choice": info.get("choice")}
         summary = {
             "command": command,
             "model": str(args.model or "embedded default"),
-            "served": served,
+            "served": server.served(),
             **asyncio.run(run(server, args)),
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-rows", type=row_range_argument, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the result")
-    parser.add_argument("--no-dropout", action="store_true", help="ablation: dropout off while training")
     parser.add_argument("--threads", type=int)
     args = parser.parse_args(argv)
 
@@ -58,10 +57,6 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)
     model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
-    if args.no_dropout:
-        for module in model.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
     # A shuffling DataLoader over the pair indices: the order every figure of this loop was measured with.
     indices = cast("Dataset[int]", list(range(len(train_pairs))))
     loader: DataLoader[int] = DataLoader(
@@ -89,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     result = evaluate_pairs(model, formatter, tokenizer.pad_token_id, dev_pairs, batch_size=32)
     summary = {
-        "loop": "plain" + ("-nodropout" if args.no_dropout else ""),
+        "loop": "plain",
         "seed": args.seed,
         "train_rows": str(args.train_rows),
         "eval_rows": str(args.eval_rows),

@@ -123,8 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder_key, settings = CONFIGURATIONS[name]
             print(f"starting {name} ...", flush=True)
             servers[name] = stack.enter_context(start_server(folders[folder_key], {**common, **settings}))
-            info = servers[name].models_info()
-            described[name] = {"backend": info["backend"], "dtype": info["dtype"], "choice": info.get("choice")}
+            described[name] = servers[name].served()
         pids = [server.pid for server in servers.values()]
         for repeat in range(args.repeats):
             for name, server in servers.items():

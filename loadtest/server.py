@@ -62,10 +62,11 @@ class RunningServer:
     def metrics(self) -> dict[str, float]:
         return parse_metrics(http_get(self.url + "/metrics", timeout_s=30.0).decode())
 
-    def models_info(self) -> dict[str, Any]:
-        """The server's /v1/models answer: the folder it serves, its backend, dtype and why (`choice`)."""
+    def served(self) -> dict[str, Any]:
+        """What this start serves, from /v1/models: `backend`, `dtype` and `choice` (how and why they were
+        chosen), so a benchmark's summary can say which configuration it measured."""
         info: dict[str, Any] = json.loads(http_get(self.url + "/v1/models", timeout_s=10.0))
-        return info
+        return {"backend": info["backend"], "dtype": info["dtype"], "choice": info.get("choice")}
 
     def metric(self, name: str) -> float:
         """One sample of /metrics (`name` with its labels, as exposed), 0.0 when absent."""
